@@ -1,0 +1,421 @@
+"""A real Dovecot 2.3 per test, unprivileged, on a loopback port (pytest plugin).
+
+Fixtures: ``dovecot`` (normal: CONDSTORE, QRESYNC, MOVE, SPECIAL-USE, COMPRESS=DEFLATE...),
+``dovecot_legacy`` (advertises only IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE
+UIDPLUS, no special-use folders) and ``dovecot_factory(legacy=..., compress=...)`` for other variants.
+
+When the tests run as root the master runs as ``nobody``/``nogroup``; otherwise as the current user.
+Everything (config, sockets, logs, mail) lives under one temp dir. The server is stopped by PID.
+
+Dovecot only *hides* capabilities in legacy mode: it still executes ENABLE CONDSTORE, UID MOVE,
+ESEARCH-style SEARCH RETURN and so on when a client sends them (see tests/test_rig.py). To check that
+code under test does not use them, start with ``rawlog=True`` and read ``Dovecot.client_commands()``.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.imap_admin import ImapAdmin, encode_mutf7
+from tests.support.ports import LOOPBACK, free_port
+
+DOVECOT_BIN = shutil.which("dovecot") or "/usr/sbin/dovecot"
+SPECIAL_FOLDERS = {
+    "Sent": "\\Sent",
+    "Drafts": "\\Drafts",
+    "Trash": "\\Trash",
+    "Junk": "\\Junk",
+    "Archive": "\\Archive",
+}
+LEGACY_CAPABILITY = "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE UIDPLUS"
+START_TIMEOUT = 10.0
+
+#: Every start time measured in this process (seconds from spawn to the IMAP greeting).
+START_TIMES: list[float] = []
+
+
+class DovecotError(RuntimeError):
+    pass
+
+
+def _run_as() -> tuple[str, str, int, int]:
+    if os.geteuid() == 0:
+        return "nobody", "nogroup", pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+    uid, gid = os.getuid(), os.getgid()
+    return pwd.getpwuid(uid).pw_name, grp.getgrgid(gid).gr_name, uid, gid
+
+
+class Dovecot:
+    """One Dovecot instance. ``start()``/``stop()`` keep the port, the users and the mail."""
+
+    def __init__(
+        self,
+        *,
+        legacy: bool = False,
+        compress: bool | None = None,
+        rawlog: bool = False,
+        user: str = "alice",
+        password: str = "secret",
+        max_connections_per_user: int = 10,
+        extra_config: str = "",
+    ) -> None:
+        self.host = LOOPBACK
+        self.port = free_port()
+        self.user = user
+        self.password = password
+        self.legacy = legacy
+        self.compress = (not legacy) if compress is None else compress
+        self.rawlog = rawlog
+        self.max_connections_per_user = max_connections_per_user
+        self.extra_config = extra_config
+        self.capabilities: set[str] = set()  # after login
+        self.prelogin_capabilities: set[str] = set()
+        self.start_seconds: float | None = None
+        self.sys_user, self.sys_group, self.uid, self.gid = _run_as()
+        self.root = Path(tempfile.mkdtemp(prefix="dovecot-"))
+        self._proc: subprocess.Popen[bytes] | None = None
+        for sub in ("run", "state", "mail"):
+            (self.root / sub).mkdir()
+        self.users_file = self.root / "users"
+        self.users_file.write_text("")
+        self.config_file = self.root / "dovecot.conf"
+        self.log_file = self.root / "dovecot.log"
+        self._chown_tree(self.root)
+        self.add_user(user, password)
+
+    # --- users and files ------------------------------------------------------------------------
+
+    def add_user(self, name: str, password: str) -> None:
+        """Add a login (works while running: the passwd-file is re-read when it changes)."""
+        if ":" in name + password or "\n" in name + password:
+            raise ValueError("user names and passwords must not contain ':' or newlines")
+        with self.users_file.open("a") as f:
+            f.write(f"{name}:{{PLAIN}}{password}\n")
+        self.home(name).mkdir(parents=True, exist_ok=True)
+        if self.rawlog:
+            (self.home(name) / "dovecot.rawlog").mkdir(exist_ok=True)
+        self._chown_tree(self.home(name))
+
+    def home(self, user: str | None = None) -> Path:
+        return self.root / "mail" / (user or self.user)
+
+    def maildir(self, user: str | None = None) -> Path:
+        """The Maildir++ root of a user (INBOX); other folders are ``.Name`` subdirectories."""
+        return self.home(user) / "Maildir"
+
+    def folder_path(self, folder: str, user: str | None = None) -> Path:
+        """On-disk directory of ``folder`` (Maildir++ layout: ``a/b`` is ``.a.b``, names in mUTF-7)."""
+        if folder.upper() == "INBOX":
+            return self.maildir(user)
+        return self.maildir(user) / ("." + encode_mutf7(folder).replace("/", "."))
+
+    def _chown_tree(self, path: Path) -> None:
+        if os.geteuid() != 0:
+            return
+        os.chown(path, self.uid, self.gid)
+        for dirpath, dirnames, filenames in os.walk(path):
+            for name in dirnames + filenames:
+                os.chown(os.path.join(dirpath, name), self.uid, self.gid)
+
+    def chown(self, path: Path) -> None:
+        """Give a file or tree written by the test to the server's user."""
+        self._chown_tree(path)
+
+    def client_commands(self, user: str | None = None) -> list[bytes]:
+        """Command lines clients sent (``rawlog=True`` only), in order, across all sessions."""
+        lines: list[bytes] = []
+        folder = self.home(user) / "dovecot.rawlog"
+        for path in sorted(folder.glob("*.in"), key=lambda p: p.stat().st_mtime_ns):
+            lines += path.read_bytes().splitlines()
+        return lines
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+    # --- configuration --------------------------------------------------------------------------
+
+    def config(self) -> str:
+        mailboxes = []
+        for name, use in SPECIAL_FOLDERS.items():
+            special = "" if self.legacy else f"special_use = {use}\n    "
+            mailboxes.append(f"  mailbox {name} {{\n    {special}auto = subscribe\n  }}")
+        caps = ""
+        if self.legacy:
+            caps = "imap_capability = " + LEGACY_CAPABILITY
+            if self.compress:
+                caps += " COMPRESS=DEFLATE"
+        plugins = ""
+        if self.compress:
+            plugins = (
+                "mail_plugins = $mail_plugins zlib\n"
+                "protocol imap {\n  mail_plugins = $mail_plugins imap_zlib\n}\n"
+            )
+        rawlog = ""
+        if self.rawlog:
+            rawlog = "protocol imap {\n  rawlog_dir = ~/dovecot.rawlog\n}\n"
+        r = self.root
+        nl = "\n"
+        return f"""\
+base_dir = {r}/run
+state_dir = {r}/state
+log_path = {r}/dovecot.log
+protocols = imap
+listen = {self.host}
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+mail_location = maildir:~/Maildir
+mail_fsync = never
+mail_max_userip_connections = {self.max_connections_per_user}
+default_internal_user = {self.sys_user}
+default_login_user = {self.sys_user}
+default_internal_group = {self.sys_group}
+first_valid_uid = 1
+first_valid_gid = 1
+{caps}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {r}/users
+}}
+userdb {{
+  driver = static
+  args = uid={self.uid} gid={self.gid} home={r}/mail/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = {self.host}
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+{nl.join(mailboxes)}
+}}
+{plugins}{rawlog}{self.extra_config}
+"""
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start (or restart) on the same port with the same data; waits for the greeting."""
+        if self.running:
+            return
+        first = self.start_seconds is None
+        for _attempt in range(3):
+            try:
+                self._spawn()
+                return
+            except DovecotError:
+                if not first or "in use" not in self.log():
+                    raise
+                self.port = free_port()  # lost the race for the port on the first start
+
+    def _spawn(self) -> None:
+        self.config_file.write_text(self.config())
+        self._chown_tree(self.config_file)
+        began = time.monotonic()
+        kwargs: dict[str, object] = {}
+        if os.geteuid() == 0:
+            kwargs = {"user": self.uid, "group": self.gid, "extra_groups": []}
+        self._proc = subprocess.Popen(  # type: ignore[call-overload]
+            [DOVECOT_BIN, "-F", "-c", str(self.config_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=self.root,
+            **kwargs,
+        )
+        greeting = self._wait_for_greeting(began)
+        self.start_seconds = time.monotonic() - began
+        START_TIMES.append(self.start_seconds)
+        if not self.capabilities:
+            with self.admin() as admin:
+                self.capabilities = admin.capabilities
+                self.prelogin_capabilities = admin.prelogin_capabilities
+        assert greeting.startswith(b"* OK")
+
+    def _wait_for_greeting(self, began: float) -> bytes:
+        assert self._proc is not None
+        while time.monotonic() - began < START_TIMEOUT:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                self._proc = None
+                raise DovecotError(f"dovecot exited: {err}\n{self.log()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=1) as sock:
+                    greeting = sock.recv(1024)
+                    if greeting.startswith(b"* OK"):
+                        return greeting
+            except OSError:
+                pass
+            time.sleep(0.01)
+        self.stop()
+        raise DovecotError(f"dovecot did not greet within {START_TIMEOUT}s\n{self.log()}")
+
+    def stop(self) -> None:
+        """Stop the master (SIGTERM by PID, SIGKILL after 5 s); mail and users are kept."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def admin(self, user: str | None = None, password: str | None = None) -> ImapAdmin:
+        """An outside IMAP client (close it, or use it as a context manager)."""
+        if user is None:
+            user, password = self.user, self.password
+        if password is None:
+            raise ValueError("password needed for a user other than the default")
+        return ImapAdmin(self.host, self.port, user, password)
+
+    def seed_maildir(
+        self,
+        folder: str,
+        messages: list[bytes],
+        *,
+        user: str | None = None,
+        flags: str = "",
+        mtime: float | None = None,
+    ) -> None:
+        """Write messages straight into ``folder``'s ``cur/`` (instant; UIDs assigned on next access).
+
+        ``flags`` are Maildir info letters, sorted: D(raft) F(lagged) R(eplied=answered) S(een) T(rashed).
+        Creates the folder if needed (it is then not subscribed). Safe while the server runs.
+        """
+        path = self.folder_path(folder, user)
+        for sub in ("cur", "new", "tmp"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        if path != self.maildir(user):
+            (path / "maildirfolder").touch()
+        now = int(time.time()) if mtime is None else int(mtime)
+        host = socket.gethostname().replace("/", "_").replace(":", "_")
+        info = "".join(sorted(flags))
+        pid = os.getpid()
+        stamp = time.monotonic_ns()
+        for n, raw in enumerate(messages):
+            name = f"{now}.M{stamp // 1000 % 10**9}{n:06d}P{pid}.{host},S={len(raw)}:2,{info}"
+            file = path / "cur" / name
+            file.write_bytes(raw)
+            if mtime is not None:
+                os.utime(file, (mtime, mtime))
+        self._chown_tree(self.home(user))
+
+    def force_uidvalidity_change(self, folder: str, user: str | None = None) -> tuple[int, int]:
+        """Give ``folder`` a new UIDVALIDITY keeping its messages (flags, dates); returns (old, new).
+
+        Other folders: over IMAP, fetch everything, DELETE, CREATE, APPEND it all back (server stays up).
+        INBOX (cannot be deleted): stop, remove ``dovecot-uidlist`` and the indexes, start again.
+        """
+        password = self.password if user is None else self._password_of(user)
+        with self.admin(user, password) as admin:
+            old = admin.uidvalidity(folder)
+            if folder.upper() == "INBOX":
+                admin.close()
+                was_running = self.running
+                self.stop()
+                path = self.maildir(user)
+                for pattern in ("dovecot-uidlist", "dovecot.index*", "dovecot.list.index*"):
+                    for file in path.glob(pattern):
+                        file.unlink()
+                self.start()
+                if not was_running:
+                    return old, -1
+            else:
+                stored = admin.fetch_all(folder)
+                admin.delete_folder(folder)
+                admin.create_folder(folder)
+                for msg in stored:
+                    flags = [f for f in msg.flags if f != "\\Recent"]
+                    admin.append(folder, msg.raw, flags, msg.internal_date)
+        with self.admin(user, password) as admin:
+            new = admin.uidvalidity(folder)
+        if new == old:
+            raise DovecotError(f"UIDVALIDITY of {folder} did not change ({old})")
+        return old, new
+
+    def _password_of(self, user: str) -> str:
+        for line in self.users_file.read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name == user:
+                return rest.removeprefix("{PLAIN}")
+        raise KeyError(user)
+
+    def __repr__(self) -> str:
+        mode = "legacy" if self.legacy else "normal"
+        return f"<Dovecot {mode} {self.host}:{self.port} root={self.root}>"
+
+
+DovecotFactory = Callable[..., Dovecot]
+
+
+@pytest.fixture
+def dovecot_factory() -> Iterator[DovecotFactory]:
+    """``dovecot_factory(legacy=False, compress=None, rawlog=False, ...) -> Dovecot`` (started)."""
+    servers: list[Dovecot] = []
+
+    def make(**kwargs: object) -> Dovecot:
+        server = Dovecot(**kwargs)  # type: ignore[arg-type]
+        servers.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in servers:
+        server.cleanup()
+
+
+@pytest.fixture
+def dovecot(dovecot_factory: DovecotFactory) -> Dovecot:
+    """A started Dovecot with the full modern capability set; user ``alice``/``secret``."""
+    return dovecot_factory()
+
+
+@pytest.fixture
+def dovecot_legacy(dovecot_factory: DovecotFactory) -> Dovecot:
+    """A started Dovecot advertising only the legacy capability set, no special-use folders."""
+    return dovecot_factory(legacy=True)
