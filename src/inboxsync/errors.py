@@ -65,7 +65,9 @@ class ProviderError(InboxsyncError):
 
     transient: bool = True
 
-    def __init__(self, message: str = "", *, provider_error: dict[str, object] | None = None) -> None:
+    def __init__(
+        self, message: str = "", *, provider_error: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.provider_error = provider_error
 

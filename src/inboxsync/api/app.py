@@ -1,0 +1,35 @@
+"""The FastAPI application: routers, error handlers, request ids."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from inboxsync import __version__
+from inboxsync.api import errors
+from inboxsync.api.envelope import request_id_of
+from inboxsync.api.routes import health
+from inboxsync.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="inboxsync",
+        version=__version__,
+        description="Self-hosted email sync engine with a Nylas v3 compatible email API.",
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+
+    @app.middleware("http")
+    async def _request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        rid = request_id_of(request)
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = rid
+        return response
+
+    app.include_router(health.router)
+    return app

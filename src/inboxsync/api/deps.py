@@ -1,0 +1,62 @@
+"""Typed dependencies of the routes: the runtime, a database session, the caller's identity."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inboxsync.api.errors import ApiError
+from inboxsync.runtime import Runtime
+from inboxsync.store import api_keys
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the operator's key (sees every grant) or a stored key (sees its own)."""
+
+    api_key_id: str | None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.api_key_id is None
+
+
+async def get_principal(request: Request, runtime: RuntimeDep, session: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'")
+    operator_key = runtime.settings.api_key
+    if operator_key is not None and hmac.compare_digest(
+        key.encode(), operator_key.get_secret_value().encode()
+    ):
+        return Principal(api_key_id=None)
+    row = await api_keys.lookup(session, key)
+    if row is None:
+        raise ApiError(401, "invalid API key")
+    return Principal(api_key_id=row.id)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

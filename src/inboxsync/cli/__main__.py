@@ -1,0 +1,3 @@
+from inboxsync.cli.main import main
+
+main()

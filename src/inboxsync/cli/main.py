@@ -1,0 +1,89 @@
+"""The ``inboxsync`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+from inboxsync import __version__
+from inboxsync.cli.options import http_options, load_settings, storage_options
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """inboxsync: a self-hosted email sync engine with a Nylas v3 compatible API."""
+
+
+@cli.command()
+@storage_options
+@http_options
+def serve(
+    data_dir: Path | None,
+    database_url: str | None,
+    host: str | None,
+    port: int | None,
+    api_key: str | None,
+) -> None:
+    """Run everything in one process: API, sync and webhooks (SQLite in ./data by default)."""
+    from inboxsync.cli.serve import serve as run
+
+    settings = load_settings(
+        data_dir=data_dir, database_url=database_url, host=host, port=port, api_key=api_key
+    )
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    asyncio.run(run(settings))
+
+
+@cli.command()
+@storage_options
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def migrate(data_dir: Path | None, database_url: str | None, revision: str) -> None:
+    """Apply the database migrations (upgrade to head, or to --revision)."""
+    from inboxsync.runtime import Runtime
+    from inboxsync.store.migrate import current_revision, downgrade, head_revision, upgrade
+
+    settings = load_settings(data_dir=data_dir, database_url=database_url)
+
+    async def run() -> str | None:
+        runtime = Runtime.from_settings(settings)
+        try:
+            before = await current_revision(runtime.db)
+            target = head_revision() if revision == "head" else revision
+            if before is not None and target != "head" and _is_older(target, before):
+                await downgrade(runtime.db, target)
+            else:
+                await upgrade(runtime.db, revision)
+            return await current_revision(runtime.db)
+        finally:
+            await runtime.close()
+
+    click.echo(f"database at revision {asyncio.run(run())}")
+
+
+def _is_older(target: str, current: str) -> bool:
+    from alembic.script import ScriptDirectory
+
+    from inboxsync.store.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(""))
+    if target == "base":
+        return True
+    return any(rev.revision == target for rev in script.iterate_revisions(current, "base")) and (
+        target != current
+    )
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"inboxsync {__version__}")
+
+
+def main() -> None:
+    cli()

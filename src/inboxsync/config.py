@@ -1,0 +1,63 @@
+"""Settings, read from ``INBOXSYNC_*`` environment variables and overridden by CLI flags.
+
+The defaults serve the embedded case: SQLite and blobs under ``./data``, the API on 127.0.0.1:8000.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a process of inboxsync can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="INBOXSYNC_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Blobs, keys and the SQLite file.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite in the data dir."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_key: SecretStr | None = Field(
+        default=None, description="An API key accepted for every grant (embedded use)."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Base64 key (32 bytes) encrypting credentials at rest."
+    )
+    webhook_allow_private: bool = False
+    allow_plaintext_remote: bool = Field(
+        default=False, description="Allow IMAP/SMTP without TLS to hosts other than loopback."
+    )
+    durable_writes: bool = Field(
+        default=True, description="fsync blobs before the rows that name them commit."
+    )
+    log_level: str = "INFO"
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``<data_dir>/inboxsync.db`` on SQLite."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'inboxsync.db').resolve()}"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the CLI flags that were given (``None`` means not given)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if not given:
+            return self
+        return self.model_validate({**self.model_dump(), **given})
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual URL spellings and pick the async driver for each database."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url

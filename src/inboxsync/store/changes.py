@@ -1,0 +1,42 @@
+"""The change log: append a row in the caller's transaction; read rows after a cursor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inboxsync.store.models import Change
+
+
+def record(
+    session: AsyncSession,
+    grant_id: str,
+    object_type: str,
+    object_id: str,
+    event: str,
+    fields: Sequence[str] = (),
+) -> Change:
+    """Add a change row to the session; it commits with the data change it describes."""
+    change = Change(
+        grant_id=grant_id,
+        object_type=object_type,
+        object_id=object_id,
+        event=event,
+        fields=list(fields),
+        created_at=time.time(),
+    )
+    session.add(change)
+    return change
+
+
+async def after(
+    session: AsyncSession, grant_ids: Sequence[str] | None, cursor: int, limit: int
+) -> list[Change]:
+    """Changes with an id above ``cursor`` (for the given grants, or all), oldest first."""
+    query = select(Change).where(Change.id > cursor).order_by(Change.id).limit(limit)
+    if grant_ids is not None:
+        query = query.where(Change.grant_id.in_(grant_ids))
+    return list((await session.scalars(query)).all())

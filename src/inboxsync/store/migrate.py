@@ -1,0 +1,65 @@
+"""Apply Alembic migrations from code (``inboxsync migrate``, ``serve`` on start, the tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from inboxsync.store.db import Database
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    heads = ScriptDirectory.from_config(alembic_config("")).get_heads()
+    return heads[0]
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Upgrade the database to ``revision`` inside one connection."""
+
+    def run(connection: Connection) -> None:
+        config = alembic_config(db.url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    """Downgrade the database to ``revision`` (``base`` removes every table)."""
+
+    def run(connection: Connection) -> None:
+        config = alembic_config(db.url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def current_revision(db: Database) -> str | None:
+    """The revision the database is at, or ``None`` when it has never been migrated."""
+
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def is_current(db: Database) -> bool:
+    return await current_revision(db) == head_revision()
