@@ -17,11 +17,13 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,8 +44,50 @@ SPECIAL_FOLDERS = {
 LEGACY_CAPABILITY = "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE UIDPLUS"
 START_TIMEOUT = 10.0
 
+_REAPERS: list[threading.Thread] = []
+
 #: Every start time measured in this process (seconds from spawn to the IMAP greeting).
 START_TIMES: list[float] = []
+
+
+_LEGACY_FORBIDDEN = re.compile(
+    r"^\S+ (UID )?MOVE |^\S+ ENABLE .*(CONDSTORE|QRESYNC)|^\S+ (SELECT|EXAMINE) .*\((CONDSTORE|QRESYNC)"
+    r"|CHANGEDSINCE|\bMODSEQ\b|HIGHESTMODSEQ|\bVANISHED\b|SEARCH RETURN|RETURN \(.*SPECIAL-USE"
+    r"|^\S+ LIST \(SPECIAL-USE|^\S+ COMPRESS ",
+    re.IGNORECASE,
+)
+_LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}\r?\n$")
+
+
+_RAWLOG_STAMP = re.compile(rb"^\d+\.\d+ ", re.MULTILINE)
+
+
+def _split_commands(rawlog: bytes) -> list[str]:
+    """Split a client-side rawlog into command lines, literals replaced by ``{n}``.
+
+    Dovecot prefixes every line of a rawlog with ``<unix time>.<usec> ``; that is removed first.
+    """
+    data = _RAWLOG_STAMP.sub(b"", rawlog)
+    commands: list[str] = []
+    pos, current = 0, b""
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        if end < 0:
+            current += data[pos:]
+            break
+        line = data[pos : end + 1]
+        pos = end + 1
+        literal = _LITERAL_AT_END.search(line)
+        if literal:
+            current += line[: literal.start()] + b"{%s}" % literal.group(1)
+            pos += int(literal.group(1))
+            continue
+        current += line.rstrip(b"\r\n")
+        commands.append(current.decode("utf-8", "replace"))
+        current = b""
+    if current.strip():
+        commands.append(current.decode("utf-8", "replace"))
+    return commands
 
 
 class DovecotError(RuntimeError):
@@ -133,13 +177,21 @@ class Dovecot:
         """Give a file or tree written by the test to the server's user."""
         self._chown_tree(path)
 
-    def client_commands(self, user: str | None = None) -> list[bytes]:
-        """Command lines clients sent (``rawlog=True`` only), in order, across all sessions."""
-        lines: list[bytes] = []
-        folder = self.home(user) / "dovecot.rawlog"
-        for path in sorted(folder.glob("*.in"), key=lambda p: p.stat().st_mtime_ns):
-            lines += path.read_bytes().splitlines()
-        return lines
+    def client_commands(self, user: str | None = None) -> list[str]:
+        """Command lines clients sent (``rawlog=True`` only), session by session, literals elided.
+
+        Only sessions that have ended are complete: log the client out (or stop it) first.
+        """
+        if not self.rawlog:
+            raise DovecotError("start the server with rawlog=True to record client commands")
+        commands: list[str] = []
+        for path in sorted((self.home(user) / "dovecot.rawlog").glob("*.in")):
+            commands += _split_commands(path.read_bytes())
+        return commands
+
+    def legacy_violations(self, user: str | None = None) -> list[str]:
+        """Commands that use an extension the legacy server does not advertise (``rawlog=True``)."""
+        return [cmd for cmd in self.client_commands(user) if _LEGACY_FORBIDDEN.search(cmd)]
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
@@ -147,6 +199,7 @@ class Dovecot:
     # --- configuration --------------------------------------------------------------------------
 
     def config(self) -> str:
+        r = self.root
         mailboxes = []
         for name, use in SPECIAL_FOLDERS.items():
             special = "" if self.legacy else f"special_use = {use}\n    "
@@ -164,8 +217,7 @@ class Dovecot:
             )
         rawlog = ""
         if self.rawlog:
-            rawlog = "protocol imap {\n  rawlog_dir = ~/dovecot.rawlog\n}\n"
-        r = self.root
+            rawlog = f"protocol imap {{\n  rawlog_dir = {r}/mail/%u/dovecot.rawlog\n}}\n"
         nl = "\n"
         return f"""\
 base_dir = {r}/run
@@ -300,8 +352,26 @@ namespace inbox {{
             proc.stderr.close()
 
     def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Stop and delete everything. Dovecot takes ~1 s to exit on SIGTERM, so the wait and the
+        removal happen in a background thread; ``pytest_sessionfinish`` joins them."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+        def reap() -> None:
+            if proc is not None:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                if proc.stderr:
+                    proc.stderr.close()
+            shutil.rmtree(self.root, ignore_errors=True)
+
+        thread = threading.Thread(target=reap, name=f"reap-{self.root.name}", daemon=True)
+        thread.start()
+        _REAPERS.append(thread)
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -391,6 +461,28 @@ namespace inbox {{
 
 
 DovecotFactory = Callable[..., Dovecot]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Wait for the servers stopped in the background, and report the start times measured."""
+    for thread in _REAPERS:
+        thread.join(timeout=15)
+    if START_TIMES:
+        fastest, slowest = min(START_TIMES), max(START_TIMES)
+        mean = sum(START_TIMES) / len(START_TIMES)
+        session.config.stash[_START_STATS] = (len(START_TIMES), fastest, mean, slowest)
+
+
+_START_STATS = pytest.StashKey[tuple[int, float, float, float]]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    stats = terminalreporter.config.stash.get(_START_STATS, None)
+    if stats:
+        count, fastest, mean, slowest = stats
+        terminalreporter.write_line(
+            f"dovecot: {count} starts, {fastest:.3f}/{mean:.3f}/{slowest:.3f} s min/mean/max"
+        )
 
 
 @pytest.fixture
