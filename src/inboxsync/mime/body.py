@@ -118,8 +118,14 @@ def decode_text(raw: bytes, part: Part, errors: list[str], limit: int = MAX_BODY
     return text
 
 
-def _drop_between(text: str, lowered: str, opener: str, closer: str) -> tuple[str, str]:
-    """Remove every ``opener…closer`` span (case-insensitive, linear); an unclosed one runs to the end."""
+def _drop_between(
+    text: str, lowered: str, opener: str, closer: str, to_end: bool
+) -> tuple[str, str]:
+    """Remove every ``opener…closer`` span (case-insensitive, linear).
+
+    An unclosed span runs to the end when ``to_end`` (as browsers treat scripts); otherwise only
+    the opener goes (an unclosed comment in spam would hide the whole text).
+    """
     if opener not in lowered:
         return text, lowered
     kept: list[str] = []
@@ -133,8 +139,12 @@ def _drop_between(text: str, lowered: str, opener: str, closer: str) -> tuple[st
         kept_lower.append(lowered[pos:found])
         close = lowered.find(closer, found + len(opener))
         if close < 0:
-            pos = len(text)
-            break
+            pos = len(text) if to_end else found + len(opener)
+            if to_end:
+                break
+            kept.append(text[found:pos])
+            kept_lower.append(lowered[found:pos])
+            continue
         pos = close + len(closer)
     kept.append(text[pos:])
     kept_lower.append(lowered[pos:])
@@ -143,6 +153,12 @@ def _drop_between(text: str, lowered: str, opener: str, closer: str) -> tuple[st
 
 _BLOCK = re.compile(
     r"<(?:br|p|/p|div|/div|tr|/tr|li|h[1-6]|/h[1-6]|hr|/table|blockquote)\b[^<>]*>", re.I
+)
+_HIDDEN = (
+    ("<!--", "-->", False),
+    ("<script", "</script", True),
+    ("<style", "</style", False),
+    ("<title", "</title", False),
 )
 _TAG = re.compile(r"<[^<>]*>")
 _BLANKS = re.compile(r"[ \t\r\f\v\xa0]+")
@@ -153,13 +169,8 @@ def html_to_text(markup: str) -> str:
     """Visible text of an HTML document: scripts, styles, head and comments dropped, tags removed."""
     markup = markup[: MAX_TEXT * 16]
     lowered = markup.lower()
-    for opener, closer in (
-        ("<!--", "-->"),
-        ("<head", "</head"),
-        ("<style", "</style"),
-        ("<script", "</script"),
-    ):
-        markup, lowered = _drop_between(markup, lowered, opener, closer)
+    for opener, closer, to_end in _HIDDEN:
+        markup, lowered = _drop_between(markup, lowered, opener, closer, to_end)
     markup = _BLOCK.sub("\n", markup)
     markup = _TAG.sub("", markup)
     text = html.unescape(markup)

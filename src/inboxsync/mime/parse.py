@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from inboxsync.mime.addresses import parse_addresses
-from inboxsync.mime.body import describe, plan, render, snippet
+from inboxsync.mime.body import Plan, describe, plan, render, snippet
 from inboxsync.mime.dates import first_id, message_ids, parse_date, received_date
 from inboxsync.mime.headers import HeaderBlock, decode_words
 from inboxsync.mime.structure import Part, parse_tree
@@ -84,8 +84,11 @@ def parse(raw: bytes, *, internal_date: datetime | None = None) -> ParsedMessage
     date, from_header = _stage(
         draft, "date", (EPOCH, False), lambda: _date(top, internal_date, errors)
     )
-    nothing: tuple[str, str, tuple[AttachmentInfo, ...]] = ("", "", ())
-    body, text, attachments = _stage(draft, "body", nothing, lambda: _body(raw, draft.root, errors))
+    layout = _stage(draft, "structure", Plan(), lambda: plan(draft.root) if draft.root else Plan())
+    attachments: tuple[AttachmentInfo, ...] = _stage(
+        draft, "attachments", (), lambda: _attachments(raw, layout.attachments)
+    )
+    body, text = _stage(draft, "body", ("", ""), lambda: render(raw, layout.shown, errors))
     snip = _stage(draft, "snippet", "", lambda: snippet(text))
     return ParsedMessage(
         raw=raw,
@@ -134,12 +137,5 @@ def _date(
     return EPOCH, False
 
 
-def _body(
-    raw: bytes, root: Part | None, errors: list[str]
-) -> tuple[str, str, tuple[AttachmentInfo, ...]]:
-    if root is None:
-        return "", "", ()
-    layout = plan(root)
-    attachments = tuple(describe(raw, part) for part in layout.attachments)
-    body, text = render(raw, layout.shown, errors)
-    return body, text, attachments
+def _attachments(raw: bytes, parts: list[Part]) -> tuple[AttachmentInfo, ...]:
+    return tuple(describe(raw, part) for part in parts)
