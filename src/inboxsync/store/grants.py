@@ -39,6 +39,7 @@ async def create(
         updated_at=now,
     )
     session.add(grant)
+    await session.flush()  # rows that name the grant may follow in this transaction
     changes.record(session, grant.id, "grant", grant.id, "created")
     return grant
 
@@ -116,9 +117,9 @@ async def set_status(
 
 async def remove(session: AsyncSession, grant_id: str) -> None:
     """Delete the grant; its folders, messages, threads and actions go with it (cascades)."""
-    from inboxsync.store.models import Attachment, Folder, Message, MessageFolder, Thread
+    from inboxsync.store.models import Attachment, Folder, Message, MessageFolder, Thread, ThreadRef
 
-    for model in (MessageFolder, Attachment):
+    for model in (MessageFolder, Attachment, ThreadRef):
         await session.execute(delete(model).where(model.grant_id == grant_id))
     for model2 in (Message, Thread, Folder):
         await session.execute(delete(model2).where(model2.grant_id == grant_id))

@@ -7,7 +7,7 @@ Changing a model means a new Alembic revision in ``store/migrations/versions``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -35,6 +36,11 @@ NAMING_CONVENTION = {
 
 # BIGINT on PostgreSQL, INTEGER on SQLite (so that it is the rowid alias and autoincrements).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The Core table of a model (typed: ``__table__`` is declared as a FromClause)."""
+    return cast(Table, model.__table__)
 
 
 class Base(DeclarativeBase):
@@ -132,6 +138,16 @@ class Thread(Base):
     latest_message_sent_date: Mapped[int | None] = mapped_column(BigInteger)
     latest_message_id: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ThreadRef(Base):
+    """Every Message-ID a thread's messages carry or cite, so that replies find their thread in any order."""
+
+    __tablename__ = "thread_refs"
+
+    grant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), primary_key=True)  # a normalised Message-ID
+    thread_id: Mapped[str] = mapped_column(String(32), index=True)
 
 
 class Message(Base):

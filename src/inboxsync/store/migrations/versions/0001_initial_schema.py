@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 18:47:20.437043
+Create Date: 2026-11-23
 """
 
 from __future__ import annotations
@@ -48,6 +48,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("changes", schema=None) as batch_op:
         batch_op.create_index("ix_changes_grant_id", ["grant_id", "id"], unique=False)
+
+    op.create_table(
+        "thread_refs",
+        sa.Column("grant_id", sa.String(length=32), nullable=False),
+        sa.Column("ref", sa.String(length=255), nullable=False),
+        sa.Column("thread_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("grant_id", "ref", name=op.f("pk_thread_refs")),
+    )
+    with op.batch_alter_table("thread_refs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_thread_refs_thread_id"), ["thread_id"], unique=False)
 
     op.create_table(
         "grants",
@@ -311,6 +321,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_grants_api_key_id"))
 
     op.drop_table("grants")
+    with op.batch_alter_table("thread_refs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_thread_refs_thread_id"))
+
+    op.drop_table("thread_refs")
     with op.batch_alter_table("changes", schema=None) as batch_op:
         batch_op.drop_index("ix_changes_grant_id")
 

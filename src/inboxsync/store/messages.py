@@ -1,0 +1,378 @@
+"""Message repository: batch ingest (the hot path of sync), placements, flags, removal.
+
+Ingest of a batch is a handful of set-based statements whatever the batch size: one lookup of known
+content hashes, one bulk insert per table, one upsert of placements, a thread recompute for the threads
+touched. The caller commits the batch together with the folder's progress cursor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inboxsync.core.ids import new_id
+from inboxsync.store import changes, threads
+from inboxsync.store.models import Attachment, Folder, Message, MessageFolder, table_of
+from inboxsync.store.records import IngestResult, NewMessage, Placement, flag_state
+from inboxsync.store.upsert import upsert
+
+
+async def known_by_hash(
+    session: AsyncSession, grant_id: str, hashes: Iterable[str]
+) -> dict[str, str]:
+    """sha256 -> message id, for the hashes this grant already has."""
+    wanted = list(dict.fromkeys(hashes))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        rows = await session.execute(
+            select(Message.sha256, Message.id).where(
+                Message.grant_id == grant_id, Message.sha256.in_(wanted[start : start + 500])
+            )
+        )
+        found.update(dict(rows.tuples().all()))
+    return found
+
+
+def _message_row(
+    grant_id: str, mid: str, thread_id: str, m: NewMessage, p: Placement, now: int
+) -> dict[str, object]:
+    unread, starred, draft = flag_state(p.flags)
+    return {
+        "id": mid,
+        "grant_id": grant_id,
+        "thread_id": thread_id,
+        "provider_id": m.provider_id,
+        "sha256": m.sha256,
+        "size": m.size,
+        "message_id_header": m.message_id_header[:1000] if m.message_id_header else None,
+        "in_reply_to": m.in_reply_to,
+        "references": list(m.references),
+        "subject": m.subject,
+        "from": list(m.from_),
+        "to": list(m.to),
+        "cc": list(m.cc),
+        "bcc": list(m.bcc),
+        "reply_to": list(m.reply_to),
+        "date": m.date,
+        "received_at": m.received_at,
+        "snippet": m.snippet,
+        "body": m.body,
+        "unread": unread,
+        "starred": starred,
+        "is_draft": draft,
+        "has_attachments": m.has_attachments,
+        "metadata": dict(m.metadata),
+        "parse_errors": list(m.parse_errors),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def ingest(
+    session: AsyncSession,
+    grant_id: str,
+    folder_id: str,
+    batch: Sequence[tuple[NewMessage, Placement]],
+    *,
+    self_email: str = "",
+) -> IngestResult:
+    """Store a batch of messages found in one folder; known content only gains a placement."""
+    now = int(time.time())
+    known = await known_by_hash(session, grant_id, (m.sha256 for m, _ in batch))
+    assigner = threads.ThreadAssigner(session, grant_id)
+    fresh = [(m, p) for m, p in batch if m.sha256 not in known]
+    await assigner.preload(m for m, _ in fresh)
+
+    message_rows: list[dict[str, object]] = []
+    attachment_rows: list[dict[str, object]] = []
+    created: list[str] = []
+    for m, p in fresh:
+        if m.sha256 in known:  # the same bytes twice in one batch
+            continue
+        mid = new_id()
+        known[m.sha256] = mid
+        created.append(mid)
+        thread_id = assigner.assign(m, m.provider_thread_id)
+        message_rows.append(_message_row(grant_id, mid, thread_id, m, p, now))
+        for a in m.attachments:
+            attachment_rows.append(
+                {
+                    "id": new_id(),
+                    "grant_id": grant_id,
+                    "message_id": mid,
+                    "part_id": a.part_id,
+                    "filename": a.filename,
+                    "content_type": a.content_type[:255],
+                    "size": a.size,
+                    "content_id": a.content_id[:1000] if a.content_id else None,
+                    "content_disposition": a.content_disposition,
+                    "is_inline": a.is_inline,
+                }
+            )
+    await assigner.flush()
+    if message_rows:
+        await session.execute(table_of(Message).insert(), message_rows)
+    if attachment_rows:
+        await session.execute(table_of(Attachment).insert(), attachment_rows)
+
+    created_set = set(created)
+    placements = [
+        {
+            "folder_id": folder_id,
+            "uid": p.uid,
+            "message_id": known[m.sha256],
+            "grant_id": grant_id,
+            "flags": list(p.flags),
+            "modseq": p.modseq,
+            "received_at": m.received_at,
+        }
+        for m, p in batch
+    ]
+    await upsert(session, MessageFolder, placements, ["folder_id", "uid"])
+    placed = [known[m.sha256] for m, _ in batch if known[m.sha256] not in created_set]
+    placed = list(dict.fromkeys(placed))
+    if placed:
+        await refresh_flags(session, grant_id, placed)
+
+    for mid in created:
+        changes.record(session, grant_id, "message", mid, "created")
+    for mid in placed:
+        changes.record(session, grant_id, "message", mid, "updated", ["folders"])
+
+    touched = {str(r["thread_id"]) for r in message_rows}
+    if placed:
+        rows = await session.execute(select(Message.thread_id).where(Message.id.in_(placed)))
+        touched.update(t for t in rows.scalars() if t)
+    await threads.recompute(
+        session, grant_id, touched, self_email=self_email, created=assigner.created
+    )
+    return IngestResult(tuple(created), tuple(placed), tuple(touched))
+
+
+async def refresh_flags(
+    session: AsyncSession, grant_id: str, message_ids: Sequence[str]
+) -> list[str]:
+    """Re-derive unread/starred/draft from every placement; return ids whose state changed.
+
+    A message is read if any copy is \\Seen, starred if any copy is \\Flagged.
+    """
+    changed: list[str] = []
+    for start in range(0, len(message_ids), 500):
+        chunk = list(message_ids[start : start + 500])
+        placements = await session.execute(
+            select(MessageFolder.message_id, MessageFolder.flags).where(
+                MessageFolder.message_id.in_(chunk)
+            )
+        )
+        state: dict[str, tuple[bool, bool, bool]] = {}
+        for mid, flags in placements.tuples():
+            unread, starred, draft = flag_state(flags)
+            prev = state.get(mid)
+            state[mid] = (
+                (unread, starred, draft)
+                if prev is None
+                else (prev[0] and unread, prev[1] or starred, prev[2] or draft)
+            )
+        rows = await session.execute(
+            select(Message.id, Message.unread, Message.starred, Message.is_draft).where(
+                Message.id.in_(chunk)
+            )
+        )
+        for mid, unread, starred, draft in rows.tuples():
+            new = state.get(mid)
+            if new is not None and new != (unread, starred, draft):
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == mid)
+                    .values(
+                        unread=new[0], starred=new[1], is_draft=new[2], updated_at=int(time.time())
+                    )
+                )
+                changed.append(mid)
+    return changed
+
+
+async def folder_placements(
+    session: AsyncSession, folder_id: str
+) -> dict[int, tuple[str, list[str], int | None]]:
+    """uid -> (message id, flags, modseq) for one folder."""
+    rows = await session.execute(
+        select(
+            MessageFolder.uid, MessageFolder.message_id, MessageFolder.flags, MessageFolder.modseq
+        ).where(MessageFolder.folder_id == folder_id)
+    )
+    return {uid: (mid, flags, modseq) for uid, mid, flags, modseq in rows.tuples()}
+
+
+async def max_uid(session: AsyncSession, folder_id: str) -> int:
+    value = await session.scalar(
+        select(func.max(MessageFolder.uid)).where(MessageFolder.folder_id == folder_id)
+    )
+    return int(value or 0)
+
+
+async def min_uid(session: AsyncSession, folder_id: str) -> int:
+    value = await session.scalar(
+        select(func.min(MessageFolder.uid)).where(MessageFolder.folder_id == folder_id)
+    )
+    return int(value or 0)
+
+
+async def set_flags(
+    session: AsyncSession,
+    grant_id: str,
+    folder_id: str,
+    updates: Sequence[tuple[int, Sequence[str], int | None]],
+    *,
+    self_email: str = "",
+) -> list[str]:
+    """Apply server flag changes (uid, flags, modseq); returns the ids of messages that changed."""
+    if not updates:
+        return []
+    by_uid = {uid: (list(flags), modseq) for uid, flags, modseq in updates}
+    uids = list(by_uid)
+    mids: list[str] = []
+    for start in range(0, len(uids), 500):
+        chunk = uids[start : start + 500]
+        rows = await session.execute(
+            select(MessageFolder.uid, MessageFolder.message_id, MessageFolder.flags).where(
+                MessageFolder.folder_id == folder_id, MessageFolder.uid.in_(chunk)
+            )
+        )
+        for uid, mid, old in rows.tuples():
+            flags, modseq = by_uid[uid]
+            if sorted(old) != sorted(flags):
+                mids.append(mid)
+            await session.execute(
+                update(MessageFolder)
+                .where(MessageFolder.folder_id == folder_id, MessageFolder.uid == uid)
+                .values(flags=flags, modseq=modseq)
+            )
+    changed = await refresh_flags(session, grant_id, list(dict.fromkeys(mids)))
+    for mid in changed:
+        changes.record(session, grant_id, "message", mid, "updated", ["unread", "starred"])
+    await _recompute_threads_of(session, grant_id, changed, self_email)
+    return changed
+
+
+async def remove_placements(
+    session: AsyncSession,
+    grant_id: str,
+    folder_id: str,
+    uids: Iterable[int],
+    *,
+    self_email: str = "",
+) -> tuple[list[str], list[str]]:
+    """Forget UIDs of a folder (expunged or moved away). Messages left in no folder are deleted.
+
+    Returns (updated message ids, deleted message ids).
+    """
+    uid_list = list(uids)
+    mids: set[str] = set()
+    for start in range(0, len(uid_list), 500):
+        chunk = uid_list[start : start + 500]
+        rows = await session.execute(
+            select(MessageFolder.message_id).where(
+                MessageFolder.folder_id == folder_id, MessageFolder.uid.in_(chunk)
+            )
+        )
+        mids.update(rows.scalars())
+        await session.execute(
+            delete(MessageFolder).where(
+                MessageFolder.folder_id == folder_id, MessageFolder.uid.in_(chunk)
+            )
+        )
+    return await _settle(session, grant_id, list(mids), self_email)
+
+
+async def _settle(
+    session: AsyncSession, grant_id: str, mids: list[str], self_email: str
+) -> tuple[list[str], list[str]]:
+    """After placements went away: delete orphans, refresh the rest, recompute their threads."""
+    if not mids:
+        return [], []
+    still = set(
+        (
+            await session.execute(
+                select(MessageFolder.message_id)
+                .where(MessageFolder.message_id.in_(mids))
+                .distinct()
+            )
+        ).scalars()
+    )
+    orphans = [m for m in mids if m not in still]
+    kept = [m for m in mids if m in still]
+    thread_rows = await session.execute(select(Message.thread_id).where(Message.id.in_(mids)))
+    thread_ids = {t for t in thread_rows.scalars() if t}
+    if orphans:
+        await session.execute(delete(Attachment).where(Attachment.message_id.in_(orphans)))
+        await session.execute(delete(Message).where(Message.id.in_(orphans)))
+        for mid in orphans:
+            changes.record(session, grant_id, "message", mid, "deleted")
+    if kept:
+        await refresh_flags(session, grant_id, kept)
+        for mid in kept:
+            changes.record(session, grant_id, "message", mid, "updated", ["folders"])
+    await threads.recompute(session, grant_id, thread_ids, self_email=self_email)
+    return kept, orphans
+
+
+async def _recompute_threads_of(
+    session: AsyncSession, grant_id: str, message_ids: Sequence[str], self_email: str
+) -> None:
+    if not message_ids:
+        return
+    rows = await session.execute(select(Message.thread_id).where(Message.id.in_(list(message_ids))))
+    await threads.recompute(
+        session, grant_id, {t for t in rows.scalars() if t}, self_email=self_email
+    )
+
+
+async def move_placements(session: AsyncSession, folder_id: str, remap: dict[int, int]) -> None:
+    """Give placements of a folder new UIDs (UIDVALIDITY change matched by content)."""
+    rows = (
+        await session.scalars(
+            select(MessageFolder).where(
+                MessageFolder.folder_id == folder_id, MessageFolder.uid.in_(list(remap))
+            )
+        )
+    ).all()
+    saved = [(r.message_id, r.grant_id, r.flags, r.received_at, remap[r.uid]) for r in rows]
+    await session.execute(
+        delete(MessageFolder).where(
+            MessageFolder.folder_id == folder_id, MessageFolder.uid.in_(list(remap))
+        )
+    )
+    if saved:
+        await session.execute(
+            table_of(MessageFolder).insert(),
+            [
+                {
+                    "folder_id": folder_id,
+                    "uid": new_uid,
+                    "message_id": mid,
+                    "grant_id": gid,
+                    "flags": flags,
+                    "modseq": None,
+                    "received_at": received,
+                }
+                for mid, gid, flags, received, new_uid in saved
+            ],
+        )
+
+
+async def update_folder_counts(session: AsyncSession, folder: Folder) -> None:
+    total = await session.scalar(
+        select(func.count()).select_from(MessageFolder).where(MessageFolder.folder_id == folder.id)
+    )
+    unread = await session.scalar(
+        select(func.count(func.distinct(MessageFolder.message_id)))
+        .select_from(MessageFolder)
+        .join(Message, Message.id == MessageFolder.message_id)
+        .where(MessageFolder.folder_id == folder.id, Message.unread.is_(True))
+    )
+    folder.total_count = int(total or 0)
+    folder.unread_count = int(unread or 0)
