@@ -1,0 +1,60 @@
+"""ParsedMessage (mime) -> NewMessage (store): the one place where the two layers meet."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from inboxsync.mime import Address, ParsedMessage
+from inboxsync.store.records import NewAttachment, NewMessage
+
+SEARCH_TEXT_LIMIT = 64 * 1024
+
+
+def _people(addresses: tuple[Address, ...]) -> tuple[dict[str, str], ...]:
+    return tuple({"name": a.name, "email": a.email} for a in addresses)
+
+
+def to_new_message(
+    parsed: ParsedMessage,
+    sha256: str,
+    *,
+    received_at: datetime | None = None,
+    provider_id: str | None = None,
+    provider_thread_id: str | None = None,
+) -> NewMessage:
+    date = int(parsed.date.timestamp())
+    attachments = tuple(
+        NewAttachment(
+            part_id=a.part_id,
+            filename=a.filename or None,
+            content_type=a.content_type,
+            size=a.size,
+            content_id=a.content_id,
+            content_disposition=a.disposition or None,
+            is_inline=a.is_inline,
+        )
+        for a in parsed.attachments
+    )
+    return NewMessage(
+        sha256=sha256,
+        size=parsed.size,
+        received_at=int(received_at.timestamp()) if received_at else date,
+        date=date,
+        subject=parsed.subject,
+        message_id_header=parsed.message_id,
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references,
+        from_=_people(parsed.from_),
+        to=_people(parsed.to),
+        cc=_people(parsed.cc),
+        bcc=_people(parsed.bcc),
+        reply_to=_people(parsed.reply_to),
+        snippet=parsed.snippet,
+        body=parsed.body,
+        search_text=parsed.text[:SEARCH_TEXT_LIMIT],
+        has_attachments=parsed.has_attachments,
+        attachments=attachments,
+        parse_errors=parsed.parse_errors,
+        provider_id=provider_id,
+        provider_thread_id=provider_thread_id,
+    )
