@@ -112,6 +112,8 @@ def decode_text(raw: bytes, part: Part, errors: list[str], limit: int = MAX_BODY
     """The decoded text of a shown part, at most ``limit`` characters."""
     data = decode_body(raw, part, limit=limit * 4)
     text = decode_bytes(data, part.params.get("charset"), errors)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if len(text) > limit:
         errors.append(f"body: part {part.part_id} longer than {limit} characters; cut")
         text = text[:limit]
@@ -138,6 +140,9 @@ def _drop_between(
         kept.append(text[pos:found])
         kept_lower.append(lowered[pos:found])
         close = lowered.find(closer, found + len(opener))
+        if close >= 0:
+            gt = lowered.find(">", close, close + 64)
+            close = gt + 1 - len(closer) if gt >= 0 else close
         if close < 0:
             pos = len(text) if to_end else found + len(opener)
             if to_end:

@@ -111,16 +111,30 @@ def codec_for(label: str) -> str | None:
     return codec
 
 
+_LATIN_GUESSES = ("cp125", "iso8859", "mac_", "mac-", "cp4", "cp8", "latin")
+_WESTERN = frozenset({"cp1252", "iso8859_1", "iso8859_15", "latin_1"})
+
+
 def detect(data: bytes) -> str | None:
-    """The most likely codec for ``data`` (bounded sample), or None."""
+    """The most likely codec for ``data`` (bounded sample), or None.
+
+    Detectors are unsure between Latin code pages on short text; when the best guess is a Latin one
+    and Western (cp1252, by far the most common undeclared charset in mail) is about as likely, take it.
+    """
     if not data:
         return None
     try:
-        best = from_bytes(data[:DETECT_SAMPLE]).best()
+        matches = list(from_bytes(data[:DETECT_SAMPLE]))
     except Exception:  # the detector is a heuristic: its failure only means "no idea"
         return None
-    if best is None:
+    if not matches:
         return None
+    best = matches[0]
+    if best.encoding.lower().startswith(_LATIN_GUESSES):
+        for match in matches:
+            western = _WESTERN.intersection(c.lower() for c in match.could_be_from_charset)
+            if western and match.chaos <= best.chaos + 0.2:
+                return "cp1252"
     return codec_for(best.encoding)
 
 
