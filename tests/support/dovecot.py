@@ -142,7 +142,8 @@ class Dovecot:
     # --- users and files ------------------------------------------------------------------------
 
     def add_user(self, name: str, password: str) -> None:
-        """Add a login (works while running: the passwd-file is re-read when it changes)."""
+        """Add a login. While the server runs this waits for the next second (at most 1 s): Dovecot
+        stats the passwd-file at most once a second, so a login in the same second could miss it."""
         if ":" in name + password or "\n" in name + password:
             raise ValueError("user names and passwords must not contain ':' or newlines")
         with self.users_file.open("a") as f:
@@ -151,6 +152,8 @@ class Dovecot:
         if self.rawlog:
             (self.home(name) / "dovecot.rawlog").mkdir(exist_ok=True)
         self._chown_tree(self.home(name))
+        if self.running:
+            time.sleep(1.01 - time.time() % 1)
 
     def home(self, user: str | None = None) -> Path:
         return self.root / "mail" / (user or self.user)
@@ -229,6 +232,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
+# (failed logins still take 0.5 s: Dovecot flushes delayed failures on a 500 ms timer)
 mail_location = maildir:~/Maildir
 mail_fsync = never
 mail_max_userip_connections = {self.max_connections_per_user}
@@ -258,6 +262,10 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  # nobody may connect: this turns off the auth penalty (4 s and more per login after a failure)
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service stats {{
   unix_listener stats-reader {{
@@ -299,16 +307,16 @@ namespace inbox {{
         self.config_file.write_text(self.config())
         self._chown_tree(self.config_file)
         began = time.monotonic()
-        kwargs: dict[str, object] = {}
-        if os.geteuid() == 0:
-            kwargs = {"user": self.uid, "group": self.gid, "extra_groups": []}
-        self._proc = subprocess.Popen(  # type: ignore[call-overload]
+        root = os.geteuid() == 0
+        self._proc = subprocess.Popen(
             [DOVECOT_BIN, "-F", "-c", str(self.config_file)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             cwd=self.root,
-            **kwargs,
+            user=self.uid if root else None,
+            group=self.gid if root else None,
+            extra_groups=[] if root else None,
         )
         greeting = self._wait_for_greeting(began)
         self.start_seconds = time.monotonic() - began
@@ -395,9 +403,17 @@ namespace inbox {{
         """Write messages straight into ``folder``'s ``cur/`` (instant; UIDs assigned on next access).
 
         ``flags`` are Maildir info letters, sorted: D(raft) F(lagged) R(eplied=answered) S(een) T(rashed).
-        Creates the folder if needed (it is then not subscribed). Safe while the server runs.
+        Creates the folder if needed (over IMAP, subscribed, when the server runs; on disk, not
+        subscribed, when it is stopped). Safe while the server runs.
         """
         path = self.folder_path(folder, user)
+        if not path.is_dir() and self.running:  # the list index would hide a folder made on disk
+            password = self.password if user is None else self._password_of(user)
+            with self.admin(user, password) as admin:
+                admin.create_folder(folder)
+        elif not path.is_dir():
+            for index in self.maildir(user).glob("dovecot.list.index*"):
+                index.unlink()
         for sub in ("cur", "new", "tmp"):
             (path / sub).mkdir(parents=True, exist_ok=True)
         if path != self.maildir(user):

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 MULTIAPPEND_BATCH = 500
 
@@ -92,7 +93,6 @@ class FolderInfo:
 
 _LIST_RE = re.compile(rb'^\((?P<attrs>[^)]*)\) (?P<delim>"(?:[^"\\]|\\.)*"|NIL) (?P<name>.*)$')
 _APPENDUID_RE = re.compile(rb"\[APPENDUID (\d+) ([\d:,]+)\]")
-_COPYUID_RE = re.compile(rb"COPYUID (\d+) ([\d:,]+) ([\d:,]+)")
 _FETCH_ITEMS_RE = re.compile(rb"UID (\d+)|FLAGS \(([^)]*)\)|INTERNALDATE \"([^\"]+)\"")
 
 
@@ -116,7 +116,7 @@ class ImapAdmin:
         self.prelogin_capabilities = {cap.upper() for cap in self.conn.capabilities}
         self._check(self.conn.login(user, password), "LOGIN")
         data = self._check(self.conn.capability(), "CAPABILITY")
-        self.conn.capabilities = tuple(data[0].decode().upper().split())  # type: ignore[union-attr]
+        self.conn.capabilities = tuple(data[0].decode().upper().split())
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -138,11 +138,11 @@ class ImapAdmin:
             pass
 
     @staticmethod
-    def _check(result: tuple[str, list[object]], what: str) -> list[object]:
+    def _check(result: tuple[str, Any], what: str) -> list[Any]:
         typ, data = result
         if typ != "OK":
             raise ImapAdminError(f"{what} failed: {typ} {data!r}")
-        return data
+        return list(data)
 
     def _name(self, folder: str) -> str:
         return quote(encode_mutf7(folder))
@@ -150,7 +150,7 @@ class ImapAdmin:
     def select(self, folder: str, readonly: bool = False) -> int:
         """SELECT (or EXAMINE) ``folder``; returns the message count."""
         data = self._check(self.conn.select(self._name(folder), readonly), f"SELECT {folder}")
-        return int(data[0])  # type: ignore[call-overload]
+        return int(data[0])
 
     @property
     def capabilities(self) -> set[str]:
@@ -159,11 +159,11 @@ class ImapAdmin:
 
     def raw_command(self, line: str) -> tuple[str, list[bytes]]:
         """Send one command line (without tag) and return (status, [tagged text, *untagged lines])."""
-        tag = self.conn._new_tag()  # type: ignore[attr-defined]
+        tag = self.conn._new_tag()
         self.conn.send(tag + b" " + line.encode() + b"\r\n")
         lines: list[bytes] = []
         while True:
-            resp: bytes = self.conn._get_line()  # type: ignore[attr-defined]
+            resp: bytes = self.conn._get_line()
             if resp.startswith(tag + b" "):
                 status = resp[len(tag) + 1 :].split(b" ", 1)
                 return status[0].decode(), [resp, *lines]
@@ -181,8 +181,8 @@ class ImapAdmin:
         """APPEND one message; returns its UID (from APPENDUID)."""
         date = imaplib.Time2Internaldate(internal_date) if internal_date else None
         flag_arg = _flag_list(flags) if flags else None
-        data = self._check(self.conn.append(self._name(folder), flag_arg, date, raw), "APPEND")  # type: ignore[arg-type]
-        match = _APPENDUID_RE.search(data[0])  # type: ignore[arg-type]
+        data = self._check(self.conn.append(self._name(folder), flag_arg, date, raw), "APPEND")
+        match = _APPENDUID_RE.search(data[0])
         if not match:
             raise ImapAdminError(f"no APPENDUID in {data!r}")
         return int(match.group(2))
@@ -194,13 +194,13 @@ class ImapAdmin:
         uids: list[int] = []
         for start in range(0, len(messages), MULTIAPPEND_BATCH):
             batch = messages[start : start + MULTIAPPEND_BATCH]
-            tag: bytes = self.conn._new_tag()  # type: ignore[attr-defined]
+            tag: bytes = self.conn._new_tag()
             parts = [tag, b" APPEND ", self._name(folder).encode()]
             for raw in batch:
                 parts += [b" ", _flag_list(flags).encode(), b" {%d+}\r\n" % len(raw), raw]
             parts.append(b"\r\n")
             self.conn.send(b"".join(parts))
-            typ, data = self.conn._command_complete("APPEND", tag)  # type: ignore[attr-defined]
+            typ, data = self.conn._command_complete("APPEND", tag)
             if typ != "OK":
                 raise ImapAdminError(f"MULTIAPPEND failed: {typ} {data!r}")
             match = _APPENDUID_RE.search(data[0])
@@ -212,7 +212,7 @@ class ImapAdmin:
     def uids(self, folder: str) -> list[int]:
         self.select(folder, readonly=True)
         data = self._check(self.conn.uid("SEARCH", "ALL"), "UID SEARCH")
-        return [int(x) for x in data[0].split()]  # type: ignore[attr-defined]
+        return [int(x) for x in data[0].split()]
 
     def fetch_all(self, folder: str, uids: str = "1:*") -> list[StoredMessage]:
         """UID FETCH flags, internal date and the raw message for a UID set (default: all)."""
@@ -248,7 +248,7 @@ class ImapAdmin:
         data = self._check(self.conn.uid("FETCH", str(uid), "(FLAGS)"), "UID FETCH FLAGS")
         if not data or data[0] is None:
             raise ImapAdminError(f"no UID {uid} in {folder}")
-        return {f.decode() for f in imaplib.ParseFlags(data[0])}  # type: ignore[arg-type]
+        return {f.decode() for f in imaplib.ParseFlags(data[0])}
 
     def _store(self, folder: str, uid: int, op: str, flags: Sequence[str]) -> None:
         self.select(folder)
@@ -263,14 +263,18 @@ class ImapAdmin:
     def remove_flags(self, folder: str, uid: int, flags: Sequence[str]) -> None:
         self._store(folder, uid, "-FLAGS.SILENT", flags)
 
+    def _copyuid(self, command: str, folder: str, uid: int, dest: str) -> int:
+        self.select(folder)
+        self.conn.untagged_responses.pop("COPYUID", None)
+        self._check(self.conn.uid(command, str(uid), self._name(dest)), f"UID {command}")
+        copyuid = self.conn.untagged_responses.pop("COPYUID", [None])[-1]
+        if not isinstance(copyuid, bytes):
+            raise ImapAdminError(f"no COPYUID after UID {command}")
+        return int(copyuid.split()[2])
+
     def copy(self, folder: str, uid: int, dest: str) -> int:
         """UID COPY; returns the UID in ``dest`` (from COPYUID)."""
-        self.select(folder)
-        data = self._check(self.conn.uid("COPY", str(uid), self._name(dest)), "UID COPY")
-        match = _COPYUID_RE.search(data[0])  # type: ignore[arg-type]
-        if not match:
-            raise ImapAdminError(f"no COPYUID in {data!r}")
-        return int(match.group(3))
+        return self._copyuid("COPY", folder, uid, dest)
 
     def move(self, folder: str, uid: int, dest: str) -> int:
         """Move one message; returns its UID in ``dest``.
@@ -282,13 +286,7 @@ class ImapAdmin:
             new_uid = self.copy(folder, uid, dest)
             self.delete_message(folder, uid)
             return new_uid
-        self.select(folder)
-        self.conn.untagged_responses.pop("COPYUID", None)
-        self._check(self.conn.uid("MOVE", str(uid), self._name(dest)), "UID MOVE")
-        copyuid = self.conn.untagged_responses.pop("COPYUID", [None])[-1]
-        if not copyuid:
-            raise ImapAdminError("no COPYUID after UID MOVE")
-        return int(copyuid.split()[2])
+        return self._copyuid("MOVE", folder, uid, dest)
 
     def expunge(self, folder: str, uid: int) -> None:
         """UID EXPUNGE one UID (removes it only if it already has \\Deleted)."""
@@ -329,7 +327,7 @@ class ImapAdmin:
                 match = _LIST_RE.match(head.rsplit(b" ", 1)[0] + b" x")
                 name = name_raw.decode("utf-8", "surrogateescape")
             else:
-                match = _LIST_RE.match(item)  # type: ignore[arg-type]
+                match = _LIST_RE.match(item)
                 name = _unquote(match.group("name")) if match else ""
             if not match:
                 raise ImapAdminError(f"cannot parse LIST line {item!r}")
@@ -348,7 +346,7 @@ class ImapAdmin:
 
     def status(self, folder: str, items: str = "MESSAGES UIDNEXT UIDVALIDITY") -> dict[str, int]:
         data = self._check(self.conn.status(self._name(folder), f"({items})"), "STATUS")
-        inner = data[0].rsplit(b"(", 1)[1].rstrip(b")").split()  # type: ignore[union-attr]
+        inner = data[0].rsplit(b"(", 1)[1].rstrip(b")").split()
         return {inner[i].decode(): int(inner[i + 1]) for i in range(0, len(inner), 2)}
 
     def uidvalidity(self, folder: str) -> int:
