@@ -1,0 +1,68 @@
+"""Parse raw messages into store records, in a process pool for big batches.
+
+MIME parsing is CPU-bound (about 0.1–0.5 ms a message); during first sync it runs beside the download
+and the inserts on the other cores. Small batches (new mail from IDLE) are parsed inline: a round trip
+to a worker process would cost more than the parse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+
+from inboxsync.mime import parse
+from inboxsync.store.records import NewMessage
+from inboxsync.sync.convert import to_new_message
+
+INLINE_BELOW = 16
+CHUNK = 64  # messages per task sent to a worker
+
+
+def parse_one(raw: bytes, received_at: float | None) -> NewMessage:
+    """Parse one message; never raises (the MIME layer records what was wrong)."""
+    when = datetime.fromtimestamp(received_at, UTC) if received_at is not None else None
+    parsed = parse(raw, internal_date=when)
+    return to_new_message(parsed, hashlib.sha256(raw).hexdigest(), received_at=when)
+
+
+def parse_chunk(items: Sequence[tuple[bytes, float | None]]) -> list[NewMessage]:
+    return [parse_one(raw, when) for raw, when in items]
+
+
+def _warm() -> None:
+    parse(b"Subject: warm\r\n\r\nup\r\n")
+
+
+class Parser:
+    """Parses batches, in worker processes when the batch is large enough to pay for it."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers if workers is not None else max(1, min(4, os.cpu_count() or 1))
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_warm)
+        return self._pool
+
+    async def parse(self, items: Sequence[tuple[bytes, float | None]]) -> list[NewMessage]:
+        if len(items) < INLINE_BELOW or self.workers <= 1:
+            return parse_chunk(items)
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+        results = await asyncio.gather(
+            *(loop.run_in_executor(pool, parse_chunk, list(chunk)) for chunk in chunks)
+        )
+        return [record for chunk in results for record in chunk]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
