@@ -129,12 +129,18 @@ def test_append_many_and_seed_maildir(dovecot: Dovecot) -> None:
         uids = admin.append_many("Archive", batch, flags=["\\Seen"])
         assert uids == list(range(1, 601))
         assert admin.fetch_raw("Archive", 600) == batch[599]
-        dovecot.seed_maildir("Seeded", batch[:50], flags="FS")  # new folder, server running
-        dovecot.seed_maildir("INBOX", batch[50:60])
+        dovecot.seed_maildir(None, "Seeded", batch[:50], flags="FS")  # new folder, server running
+        dovecot.seed_maildir(dovecot.user, "INBOX", batch[50:60])
         assert "Seeded" in admin.list_folders()
         assert len(admin.uids("Seeded")) == 50
         assert admin.flags("Seeded", 1) >= {"\\Seen", "\\Flagged"}
-        assert {m.raw for m in admin.fetch_all("INBOX")} == set(batch[50:60])
+        assert [m.raw for m in admin.fetch_all("INBOX")] == batch[50:60]  # UIDs in list order
+    dovecot.stop()
+    dovecot.seed_maildir(None, "Offline/Sub", batch[:5])  # made on disk while stopped
+    dovecot.start()
+    with dovecot.admin() as admin:
+        assert "Offline/Sub" in admin.list_folders()
+        assert [m.raw for m in admin.fetch_all("Offline/Sub")] == batch[:5]
 
 
 @pytest.mark.dovecot
@@ -163,7 +169,7 @@ def test_force_uidvalidity_change(dovecot: Dovecot, folder: str) -> None:
     with dovecot.admin() as admin:
         admin.append(folder, message(1), flags=["\\Seen"])
         admin.append(folder, message(2))
-    old, new = dovecot.force_uidvalidity_change(folder)
+    old, new = dovecot.force_uidvalidity_change(None, folder)
     assert old != new
     with dovecot.admin() as admin:
         assert admin.uidvalidity(folder) == new

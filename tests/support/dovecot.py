@@ -384,32 +384,32 @@ namespace inbox {{
     # --- helpers --------------------------------------------------------------------------------
 
     def admin(self, user: str | None = None, password: str | None = None) -> ImapAdmin:
-        """An outside IMAP client (close it, or use it as a context manager)."""
-        if user is None:
-            user, password = self.user, self.password
+        """An outside IMAP client logged in as ``user`` (default user; password looked up when not
+        given). Close it, or use it as a context manager."""
+        user = user or self.user
         if password is None:
-            raise ValueError("password needed for a user other than the default")
+            password = self._password_of(user)
         return ImapAdmin(self.host, self.port, user, password)
 
     def seed_maildir(
         self,
+        user: str | None,
         folder: str,
         messages: list[bytes],
         *,
-        user: str | None = None,
         flags: str = "",
         mtime: float | None = None,
     ) -> None:
         """Write messages straight into ``folder``'s ``cur/`` (instant; UIDs assigned on next access).
 
         ``flags`` are Maildir info letters, sorted: D(raft) F(lagged) R(eplied=answered) S(een) T(rashed).
+        ``user=None`` means the default user. UIDs follow the order of ``messages``.
         Creates the folder if needed (over IMAP, subscribed, when the server runs; on disk, not
         subscribed, when it is stopped). Safe while the server runs.
         """
         path = self.folder_path(folder, user)
         if not path.is_dir() and self.running:  # the list index would hide a folder made on disk
-            password = self.password if user is None else self._password_of(user)
-            with self.admin(user, password) as admin:
+            with self.admin(user) as admin:
                 admin.create_folder(folder)
         elif not path.is_dir():
             for index in self.maildir(user).glob("dovecot.list.index*"):
@@ -431,14 +431,15 @@ namespace inbox {{
                 os.utime(file, (mtime, mtime))
         self._chown_tree(self.home(user))
 
-    def force_uidvalidity_change(self, folder: str, user: str | None = None) -> tuple[int, int]:
+    def force_uidvalidity_change(self, user: str | None, folder: str) -> tuple[int, int]:
         """Give ``folder`` a new UIDVALIDITY keeping its messages (flags, dates); returns (old, new).
+
+        ``user=None`` means the default user.
 
         Other folders: over IMAP, fetch everything, DELETE, CREATE, APPEND it all back (server stays up).
         INBOX (cannot be deleted): stop, remove ``dovecot-uidlist`` and the indexes, start again.
         """
-        password = self.password if user is None else self._password_of(user)
-        with self.admin(user, password) as admin:
+        with self.admin(user) as admin:
             old = admin.uidvalidity(folder)
             if folder.upper() == "INBOX":
                 admin.close()
@@ -458,7 +459,7 @@ namespace inbox {{
                 for msg in stored:
                     flags = [f for f in msg.flags if f != "\\Recent"]
                     admin.append(folder, msg.raw, flags, msg.internal_date)
-        with self.admin(user, password) as admin:
+        with self.admin(user) as admin:
             new = admin.uidvalidity(folder)
         if new == old:
             raise DovecotError(f"UIDVALIDITY of {folder} did not change ({old})")

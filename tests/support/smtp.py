@@ -30,8 +30,14 @@ from tests.support.ports import LOOPBACK, free_port
 Stage = Literal["MAIL", "RCPT", "DATA"]
 
 # AUTH without TLS is the point on loopback: silence aiosmtpd's warnings about it.
-warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
+_AUTH_WARNING = "Requiring AUTH while not requiring TLS"
+warnings.filterwarnings("ignore", _AUTH_WARNING, UserWarning)
 logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest resets warning filters for each test; this one must survive that.
+    config.addinivalue_line("filterwarnings", f"ignore:{_AUTH_WARNING}:UserWarning")
 
 
 @dataclass
