@@ -203,7 +203,9 @@ def _base64(data: bytes) -> bytes:
         return binascii.a2b_base64(data)
     except binascii.Error:
         cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
-        return binascii.a2b_base64(cleaned[: len(cleaned) - len(cleaned) % 4])
+        if len(cleaned) % 4 == 1:
+            cleaned = cleaned[:-1]  # a lone trailing character carries no whole byte
+        return binascii.a2b_base64(cleaned + b"=" * (-len(cleaned) % 4))
 
 
 def _uudecode(data: bytes) -> bytes:
