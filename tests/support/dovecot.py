@@ -5,7 +5,9 @@ Fixtures: ``dovecot`` (normal: CONDSTORE, QRESYNC, MOVE, SPECIAL-USE, COMPRESS=D
 UIDPLUS, no special-use folders) and ``dovecot_factory(legacy=..., compress=...)`` for other variants.
 
 When the tests run as root the master runs as ``nobody``/``nogroup``; otherwise as the current user.
-Everything (config, sockets, logs, mail) lives under one temp dir. The server is stopped by PID.
+Everything (config, sockets, logs, mail) lives under one temp dir. The server is stopped by PID;
+teardown waits for it in a background thread (Dovecot needs ~1 s to exit). Servers still running at
+interpreter exit are stopped, and those of a test process that was killed are stopped by the next one.
 
 Dovecot only *hides* capabilities in legacy mode: it still executes ENABLE CONDSTORE, UID MOVE,
 ESEARCH-style SEARCH RETURN and so on when a client sends them (see tests/test_rig.py). To check that
@@ -14,6 +16,7 @@ code under test does not use them, start with ``rawlog=True`` and read ``Dovecot
 
 from __future__ import annotations
 
+import atexit
 import grp
 import os
 import pwd
@@ -44,7 +47,55 @@ SPECIAL_FOLDERS = {
 LEGACY_CAPABILITY = "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE UIDPLUS"
 START_TIMEOUT = 10.0
 
+ROOT_PREFIX = "dovecot-"
+OWNER_FILE = "owner.pid"  # PID of the Python process that made the instance
 _REAPERS: list[threading.Thread] = []
+_RUNNING: set[Dovecot] = set()
+_swept = False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_orphans_once() -> None:
+    """Stop servers left behind by test processes that died (killed pytest, crashed script).
+
+    Only instances whose owner PID is gone are touched, and only their master PID (checked against
+    its command line), never anything found by name.
+    """
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    for root in Path(tempfile.gettempdir()).glob(ROOT_PREFIX + "*"):
+        try:
+            owner = int((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if _pid_alive(owner):
+            continue
+        try:
+            master = int((root / "run" / "master.pid").read_text())
+            cmdline = Path(f"/proc/{master}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            master, cmdline = 0, b""
+        if master and str(root / "dovecot.conf").encode() in cmdline:
+            os.kill(master, signal.SIGTERM)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:
+    for server in list(_RUNNING):
+        server.stop()
+
 
 #: Every start time measured in this process (seconds from spawn to the IMAP greeting).
 START_TIMES: list[float] = []
@@ -128,7 +179,9 @@ class Dovecot:
         self.prelogin_capabilities: set[str] = set()
         self.start_seconds: float | None = None
         self.sys_user, self.sys_group, self.uid, self.gid = _run_as()
-        self.root = Path(tempfile.mkdtemp(prefix="dovecot-"))
+        _sweep_orphans_once()
+        self.root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
+        (self.root / OWNER_FILE).write_text(str(os.getpid()))
         self._proc: subprocess.Popen[bytes] | None = None
         for sub in ("run", "state", "mail"):
             (self.root / sub).mkdir()
@@ -318,6 +371,7 @@ namespace inbox {{
             group=self.gid if root else None,
             extra_groups=[] if root else None,
         )
+        _RUNNING.add(self)
         greeting = self._wait_for_greeting(began)
         self.start_seconds = time.monotonic() - began
         START_TIMES.append(self.start_seconds)
@@ -348,6 +402,7 @@ namespace inbox {{
     def stop(self) -> None:
         """Stop the master (SIGTERM by PID, SIGKILL after 5 s); mail and users are kept."""
         proc, self._proc = self._proc, None
+        _RUNNING.discard(self)
         if proc is None or proc.poll() is not None:
             return
         proc.send_signal(signal.SIGTERM)
@@ -363,6 +418,7 @@ namespace inbox {{
         """Stop and delete everything. Dovecot takes ~1 s to exit on SIGTERM, so the wait and the
         removal happen in a background thread; ``pytest_sessionfinish`` joins them."""
         proc, self._proc = self._proc, None
+        _RUNNING.discard(self)
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
 
