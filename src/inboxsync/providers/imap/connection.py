@@ -177,6 +177,8 @@ class ImapConnection:
         self.greeting = greeting
         if isinstance(greeting.code, Capability):
             self.capabilities = greeting.code.capabilities
+        elif not self.capabilities:
+            await self._simple("CAPABILITY", [])
         if security == "starttls":
             await self._starttls(context, host)
 
