@@ -24,13 +24,14 @@ Token = tuple[str, str]
 def _tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     i, n = 0, len(text)
+    last_quote = text.rfind('"')
     while i < n:
         char = text[i]
         if char in " \t\r\n":
             i += 1
             if tokens and tokens[-1][0] != " ":
                 tokens.append((" ", " "))
-        elif char == '"' and text.find('"', i + 1) < 0:
+        elif char == '"' and i >= last_quote:
             i += 1  # an unterminated quote: ignore it
         elif char == '"':
             j, buf = i + 1, []

@@ -143,13 +143,9 @@ def _drop_between(
         if close >= 0:
             gt = lowered.find(">", close, close + 64)
             close = gt + 1 - len(closer) if gt >= 0 else close
-        if close < 0:
-            pos = len(text) if to_end else found + len(opener)
-            if to_end:
-                break
-            kept.append(text[found:pos])
-            kept_lower.append(lowered[found:pos])
-            continue
+        if close < 0:  # no closer anywhere after: later openers have none either
+            pos = len(text) if to_end else found
+            break
         pos = close + len(closer)
     kept.append(text[pos:])
     kept_lower.append(lowered[pos:])
