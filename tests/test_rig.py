@@ -86,6 +86,9 @@ def test_legacy_mode_only_hides_what_dovecot_still_executes(
     with server.admin() as admin:
         uid = admin.append("INBOX", message(1))
         assert admin.move("INBOX", uid, "Archive") == 1  # falls back to COPY + EXPUNGE
+        admin.create_folder("Tmp")
+        admin.rename_folder("Tmp", "Tmp2")  # leaves the selected folder without UNSELECT
+        admin.delete_folder("Tmp2")
         assert server.legacy_violations() == []
         status, lines = admin.raw_command("ENABLE CONDSTORE QRESYNC")
         assert status == "OK" and b"* ENABLED CONDSTORE QRESYNC" in lines

@@ -305,14 +305,22 @@ class ImapAdmin:
         if subscribe:
             self._check(self.conn.subscribe(self._name(name)), f"SUBSCRIBE {name}")
 
+    def _leave_selected(self) -> None:
+        """Deselect without expunging (UNSELECT only when advertised: legacy servers hide it)."""
+        if self.conn.state != "SELECTED":
+            return
+        if "UNSELECT" in self.capabilities:
+            self.conn.unselect()
+        else:
+            self.select("INBOX", readonly=True)
+
     def rename_folder(self, old: str, new: str) -> None:
-        self.conn.unselect() if self.conn.state == "SELECTED" else None
+        self._leave_selected()
         self._check(self.conn.rename(self._name(old), self._name(new)), f"RENAME {old}")
         self.conn.subscribe(self._name(new))
 
     def delete_folder(self, name: str) -> None:
-        if self.conn.state == "SELECTED":
-            self.conn.unselect()
+        self._leave_selected()
         self.conn.unsubscribe(self._name(name))
         self._check(self.conn.delete(self._name(name)), f"DELETE {name}")
 
