@@ -158,7 +158,9 @@ class ImapConnection:
         self, host: str, port: int, security: Security, ssl_context: ssl.SSLContext | None
     ) -> None:
         self.host, self.port = host, port
-        context = ssl_context or ssl.create_default_context()
+        context = ssl_context
+        if context is None and security != "none":
+            context = ssl.create_default_context()  # 20 ms: only when TLS is wanted
         try:
             async with asyncio.timeout(self.timeout):
                 self._reader, self._writer = await asyncio.open_connection(
@@ -180,6 +182,7 @@ class ImapConnection:
         elif not self.capabilities:
             await self._simple("CAPABILITY", [])
         if security == "starttls":
+            assert context is not None
             await self._starttls(context, host)
 
     async def _next_untagged(self) -> Response:
