@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from inboxsync.providers.imap.commands import (
+    Arg,
     Literal,
     encode_command,
     flag_list,
@@ -35,7 +36,7 @@ def test_mailbox_names() -> None:
 
 
 def test_literal_modes() -> None:
-    words = ["APPEND", "INBOX", Literal(b"hello")]
+    words: list[Arg] = ["APPEND", "INBOX", Literal(b"hello")]
     assert encode_command("A1", words, "sync") == [b"A1 APPEND INBOX {5}\r\n", b"hello\r\n"]
     assert encode_command("A1", words, "plus") == [b"A1 APPEND INBOX {5+}\r\nhello\r\n"]
     assert encode_command("A1", words, "minus") == [b"A1 APPEND INBOX {5+}\r\nhello\r\n"]

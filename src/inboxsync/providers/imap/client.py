@@ -9,15 +9,13 @@ async for item in client.fetch_many(batches, ["FLAGS", "BODY.PEEK[]"], sink=blob
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import ssl
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 
-from inboxsync.errors import AuthError, ConfigError, ProtocolError
+from inboxsync.errors import ConfigError, ProtocolError
+from inboxsync.providers.imap.auth import AuthConnection
 from inboxsync.providers.imap.commands import (
     Arg,
     Literal,
@@ -31,11 +29,10 @@ from inboxsync.providers.imap.connection import (
     Security,
     is_loopback,
 )
-from inboxsync.providers.imap.fetching import FetchingConnection, UidsArg
+from inboxsync.providers.imap.fetching import UidsArg
 from inboxsync.providers.imap.idle import IdleSession
 from inboxsync.providers.imap.responses import (
     AppendUid,
-    Capability,
     CopyUid,
     Enabled,
     ESearch,
@@ -67,7 +64,7 @@ class StoreResult:
         self.modified = modified
 
 
-class ImapClient(FetchingConnection):
+class ImapClient(AuthConnection):
     """An IMAP4rev1 client with CONDSTORE, QRESYNC, UIDPLUS, MOVE, SPECIAL-USE, LITERAL+, COMPRESS.
 
     One task uses a client at a time. ``timeout`` bounds every command (and every silence of the server
@@ -111,63 +108,6 @@ class ImapClient(FetchingConnection):
             self.close()
 
     # --- session --------------------------------------------------------------------------------
-
-    async def capability(self) -> frozenset[str]:
-        _, untagged = await self._simple("CAPABILITY", [])
-        self._keep_unsolicited([r for r in untagged if not isinstance(r, Capability)])
-        return self.capabilities
-
-    async def _after_auth(self, had_code: bool) -> None:
-        if not had_code:
-            await self.capability()
-
-    async def login(self, user: str, password: str) -> None:
-        """LOGIN; AuthError if refused. The password is never logged nor kept."""
-        if "LOGINDISABLED" in self.capabilities:
-            raise AuthError("server disabled LOGIN (plaintext); use TLS")
-        tagged, untagged = await self._simple(
-            "LOGIN", [quote(user), _secret(password)], sensitive=True
-        )
-        self._keep_unsolicited(untagged)
-        await self._after_auth(isinstance(tagged.code, Capability))
-
-    async def authenticate_plain(self, user: str, password: str, authzid: str = "") -> None:
-        raw = f"{authzid}\0{user}\0{password}".encode()
-        await self._authenticate("PLAIN", raw)
-
-    async def authenticate_xoauth2(self, user: str, access_token: str) -> None:
-        raw = f"user={user}\x01auth=Bearer {access_token}\x01\x01".encode()
-        await self._authenticate("XOAUTH2", raw)
-
-    async def _authenticate(self, mechanism: str, initial: bytes) -> None:
-        payload = base64.b64encode(initial)
-        words: list[Arg] = [mechanism]
-        if "SASL-IR" in self.capabilities:
-            words.append(_secret(payload.decode()))
-            payload = b""
-        tag = await self._send("AUTHENTICATE", words, sensitive=True)
-        error_detail: dict[str, object] | None = None
-        while tag not in self._done:
-            if self._continuations:
-                cont = self._continuations.popleft()
-                if payload:
-                    await self._write(payload + b"\r\n")
-                    payload = b""
-                else:  # a server challenge after our response is an error report (XOAUTH2)
-                    error_detail = _decode_challenge(cont.text)
-                    await self._write(b"\r\n")
-                continue
-            await self._step()
-        tagged = self._done.pop(tag)
-        untagged = self._take_untagged()
-        self._keep_unsolicited(untagged)
-        if tagged.status != "OK":
-            code = tagged.code.name if tagged.code is not None else None
-            raise AuthError(
-                f"AUTHENTICATE {mechanism} refused: {tagged.status} {tagged.text}",
-                provider_error={"code": code, "text": tagged.text, "challenge": error_detail},
-            )
-        await self._after_auth(isinstance(tagged.code, Capability))
 
     async def enable(self, *capabilities: str) -> frozenset[str]:
         """ENABLE (RFC 5161); returns what the server enabled. Sets ``utf8_names`` for UTF8=ACCEPT."""
@@ -397,16 +337,3 @@ class ImapClient(FetchingConnection):
         """``async with client.idle() as session:`` then ``await session.wait(timeout)``, or
         ``async for event in session``; leaving the block sends DONE."""
         return IdleSession(self)
-
-
-def _secret(value: str) -> Arg:
-    """A password or token: quoted if it can be, else a literal; never logged (``sensitive``)."""
-    return quote(value) if value else '""'
-
-
-def _decode_challenge(text: bytes) -> dict[str, object] | None:
-    try:
-        decoded = json.loads(base64.b64decode(text, validate=True))
-    except (binascii.Error, ValueError):
-        return None
-    return decoded if isinstance(decoded, dict) else None
