@@ -85,5 +85,16 @@ def version() -> None:
     click.echo(f"inboxsync {__version__}")
 
 
+def _register() -> None:
+    from inboxsync.cli.grants import grants_group
+    from inboxsync.cli.sync import sync_command
+
+    cli.add_command(grants_group)
+    cli.add_command(sync_command)
+
+
+_register()
+
+
 def main() -> None:
     cli()

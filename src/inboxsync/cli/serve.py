@@ -17,6 +17,8 @@ from inboxsync.config import Settings
 from inboxsync.runtime import Runtime
 from inboxsync.store import api_keys
 from inboxsync.store.migrate import upgrade
+from inboxsync.sync.deps import SyncDeps
+from inboxsync.sync.supervisor import Supervisor
 
 log = logging.getLogger("inboxsync.serve")
 
@@ -59,8 +61,9 @@ async def serve(settings: Settings) -> None:
                 f"Created an API key (kept in {settings.data_dir / API_KEY_FILE}): {created}",
                 flush=True,
             )
+        app = create_app(runtime)
         config = uvicorn.Config(
-            create_app(runtime),
+            app,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
@@ -71,8 +74,18 @@ async def serve(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        deps = SyncDeps(db=runtime.db, blobs=runtime.blobs, sealer=runtime.sealer)
+        supervisor = Supervisor(deps)
+        app.state.supervisor = supervisor
+        stop = asyncio.Event()
+        sync_task = asyncio.create_task(supervisor.run(stop), name="supervisor")
         print(f"inboxsync serving on http://{settings.host}:{settings.port}", flush=True)
-        await server.serve()
+        try:
+            await server.serve()
+        finally:
+            stop.set()
+            await sync_task
+            deps.parser.close()
     finally:
         await runtime.close()
     log.info("stopped")

@@ -71,11 +71,20 @@ def touch(session: AsyncSession, folder: Folder, fields: list[str]) -> None:
     changes.record(session, folder.grant_id, "folder", folder.id, "updated", fields)
 
 
-async def remove(session: AsyncSession, folder: Folder, *, self_email: str = "") -> None:
-    """Delete a folder; messages that were only there are deleted too (with their change rows)."""
+async def remove(
+    session: AsyncSession, folder: Folder, *, self_email: str = "", defer_orphans: bool = False
+) -> list[str]:
+    """Delete a folder. Messages that were only there are deleted too, or with ``defer_orphans``
+    returned for :func:`messages.delete_orphans` (they may turn up in another folder)."""
     uids = list(await messages.folder_placements(session, folder.id))
-    await messages.remove_placements(
-        session, folder.grant_id, folder.id, uids, self_email=self_email
+    _, orphans = await messages.remove_placements(
+        session,
+        folder.grant_id,
+        folder.id,
+        uids,
+        self_email=self_email,
+        defer_orphans=defer_orphans,
     )
     await session.delete(folder)
     changes.record(session, folder.grant_id, "folder", folder.id, "deleted")
+    return orphans

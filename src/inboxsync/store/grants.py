@@ -125,3 +125,17 @@ async def remove(session: AsyncSession, grant_id: str) -> None:
         await session.execute(delete(model2).where(model2.grant_id == grant_id))
     await session.execute(delete(Grant).where(Grant.id == grant_id))
     changes.record(session, grant_id, "grant", grant_id, "deleted")
+
+
+async def update_credentials(
+    session: AsyncSession, grant: Grant, *, settings: dict[str, Any], sealed_credentials: bytes
+) -> None:
+    """Re-authentication: new settings and credentials, valid again, syncing again."""
+    grant.settings = settings
+    grant.credentials = sealed_credentials
+    grant.last_error = None
+    grant.sync_state = "running"
+    grant.updated_at = int(time.time())
+    if grant.grant_status != "valid":
+        grant.grant_status = "valid"
+    changes.record(session, grant.id, "grant", grant.id, "updated", ["settings"])

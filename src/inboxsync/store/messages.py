@@ -265,10 +265,13 @@ async def remove_placements(
     uids: Iterable[int],
     *,
     self_email: str = "",
+    defer_orphans: bool = False,
 ) -> tuple[list[str], list[str]]:
-    """Forget UIDs of a folder (expunged or moved away). Messages left in no folder are deleted.
+    """Forget UIDs of a folder (expunged or moved away).
 
-    Returns (updated message ids, deleted message ids).
+    Messages left in no folder are deleted, unless ``defer_orphans``: then they are returned and kept
+    until :func:`delete_orphans`, so that a message moved to a folder synced later keeps its id.
+    Returns (message ids still placed somewhere, orphaned message ids).
     """
     uid_list = list(uids)
     mids: set[str] = set()
@@ -285,39 +288,55 @@ async def remove_placements(
                 MessageFolder.folder_id == folder_id, MessageFolder.uid.in_(chunk)
             )
         )
-    return await _settle(session, grant_id, list(mids), self_email)
-
-
-async def _settle(
-    session: AsyncSession, grant_id: str, mids: list[str], self_email: str
-) -> tuple[list[str], list[str]]:
-    """After placements went away: delete orphans, refresh the rest, recompute their threads."""
     if not mids:
         return [], []
-    still = set(
-        (
-            await session.execute(
-                select(MessageFolder.message_id)
-                .where(MessageFolder.message_id.in_(mids))
-                .distinct()
-            )
-        ).scalars()
-    )
-    orphans = [m for m in mids if m not in still]
-    kept = [m for m in mids if m in still]
-    thread_rows = await session.execute(select(Message.thread_id).where(Message.id.in_(mids)))
-    thread_ids = {t for t in thread_rows.scalars() if t}
-    if orphans:
-        await session.execute(delete(Attachment).where(Attachment.message_id.in_(orphans)))
-        await session.execute(delete(Message).where(Message.id.in_(orphans)))
-        for mid in orphans:
-            changes.record(session, grant_id, "message", mid, "deleted")
+    placed = await _still_placed(session, list(mids))
+    kept = [m for m in mids if m in placed]
+    orphans = [m for m in mids if m not in placed]
     if kept:
         await refresh_flags(session, grant_id, kept)
         for mid in kept:
             changes.record(session, grant_id, "message", mid, "updated", ["folders"])
-    await threads.recompute(session, grant_id, thread_ids, self_email=self_email)
+        await _recompute_threads_of(session, grant_id, kept, self_email)
+    if orphans and not defer_orphans:
+        orphans = await delete_orphans(session, grant_id, orphans, self_email=self_email)
     return kept, orphans
+
+
+async def _still_placed(session: AsyncSession, mids: list[str]) -> set[str]:
+    placed: set[str] = set()
+    for start in range(0, len(mids), 500):
+        rows = await session.execute(
+            select(MessageFolder.message_id)
+            .where(MessageFolder.message_id.in_(mids[start : start + 500]))
+            .distinct()
+        )
+        placed.update(rows.scalars())
+    return placed
+
+
+async def delete_orphans(
+    session: AsyncSession, grant_id: str, candidates: Iterable[str], *, self_email: str = ""
+) -> list[str]:
+    """Delete those of ``candidates`` that sit in no folder; returns the ids deleted."""
+    mids = list(dict.fromkeys(candidates))
+    if not mids:
+        return []
+    placed = await _still_placed(session, mids)
+    orphans = [m for m in mids if m not in placed]
+    if not orphans:
+        return []
+    thread_ids: set[str] = set()
+    for start in range(0, len(orphans), 500):
+        chunk = orphans[start : start + 500]
+        rows = await session.execute(select(Message.thread_id).where(Message.id.in_(chunk)))
+        thread_ids.update(t for t in rows.scalars() if t)
+        await session.execute(delete(Attachment).where(Attachment.message_id.in_(chunk)))
+        await session.execute(delete(Message).where(Message.id.in_(chunk)))
+    for mid in orphans:
+        changes.record(session, grant_id, "message", mid, "deleted")
+    await threads.recompute(session, grant_id, thread_ids, self_email=self_email)
+    return orphans
 
 
 async def _recompute_threads_of(
@@ -376,3 +395,10 @@ async def update_folder_counts(session: AsyncSession, folder: Folder) -> None:
     )
     folder.total_count = int(total or 0)
     folder.unread_count = int(unread or 0)
+
+
+async def count_for_grant(session: AsyncSession, grant_id: str) -> int:
+    value = await session.scalar(
+        select(func.count()).select_from(Message).where(Message.grant_id == grant_id)
+    )
+    return int(value or 0)

@@ -1,0 +1,97 @@
+"""``POST /v3/connect/custom``: connect an account with its credentials (Nylas v3 custom auth).
+
+The login is tried before anything is stored: a wrong password answers 401 with the server's words and
+leaves nothing behind. Connecting an address that this key already has re-authenticates that grant.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from inboxsync.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from inboxsync.api.envelope import one
+from inboxsync.core.accounts import ImapAccount
+from inboxsync.errors import InvalidRequest, NotFound
+from inboxsync.store import grants
+from inboxsync.store.models import Grant
+from inboxsync.sync.imap.session import check_login
+
+router = APIRouter(tags=["grants"])
+
+
+class ConnectRequest(BaseModel):
+    provider: Literal["imap", "google"] = Field(description="The mail provider.")
+    settings: dict[str, Any] = Field(
+        description="For IMAP: imap_host, imap_port, imap_username, imap_password, imap_security "
+        "(ssl, starttls or none) and the same for smtp_.",
+        examples=[
+            {
+                "imap_host": "imap.example.com",
+                "imap_port": 993,
+                "imap_security": "ssl",
+                "imap_username": "me@example.com",
+                "imap_password": "app password",
+                "smtp_host": "smtp.example.com",
+                "smtp_port": 587,
+                "smtp_security": "starttls",
+            }
+        ],
+    )
+    state: str | None = None
+    scope: list[str] | None = None
+
+
+def grant_json(grant: Grant) -> dict[str, Any]:
+    """A grant as the Nylas SDK reads it (``id`` and ``provider`` required); no secrets."""
+    return {
+        "id": grant.id,
+        "provider": grant.provider,
+        "grant_status": grant.grant_status,
+        "email": grant.email,
+        "scope": [],
+        "settings": grant.settings,
+        "state": None,
+        "created_at": grant.created_at,
+        "updated_at": grant.updated_at,
+    }
+
+
+@router.post("/v3/connect/custom", summary="Connect an account with its credentials")
+async def connect_custom(
+    request: Request,
+    body: ConnectRequest,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+) -> dict[str, Any]:
+    if body.provider != "imap":
+        raise InvalidRequest(f"provider {body.provider!r} needs OAuth settings that are not set up")
+    account = ImapAccount.from_settings(
+        body.settings, allow_plaintext_remote=runtime.settings.allow_plaintext_remote
+    )
+    await check_login(account)
+    sealed = runtime.sealer.seal(account.secrets())
+    try:
+        grant = await grants.find_by_email(session, account.email, api_key_id=principal.api_key_id)
+        if grant.provider != "imap":
+            raise NotFound("another provider")
+        await grants.update_credentials(
+            session, grant, settings=account.public_settings(), sealed_credentials=sealed
+        )
+    except NotFound:
+        grant = await grants.create(
+            session,
+            provider="imap",
+            email=account.email,
+            settings=account.public_settings(),
+            sealed_credentials=sealed,
+            api_key_id=principal.api_key_id,
+        )
+    await session.commit()
+    supervisor = getattr(request.app.state, "supervisor", None)
+    if supervisor is not None:
+        supervisor.wake()
+    return one(request, grant_json(grant))
