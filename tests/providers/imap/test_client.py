@@ -263,3 +263,51 @@ S: a1 OK Idle completed
                     break
             assert await asyncio.wait_for(idle.wait(0.05), 1) == []
         assert [type(e).__name__ for e in seen] == ["Exists", "Expunge"]
+
+
+async def test_fetch_many_sends_the_next_batch_before_the_first_completes() -> None:
+    # The server reads both commands before it answers anything: only a pipelining client gets through.
+    script = (
+        GREETING
+        + """
+C: a1 UID FETCH 1:2 (UID FLAGS)
+C: a2 UID FETCH 3 (UID FLAGS)
+S: * 1 FETCH (UID 1 FLAGS ())
+S: * 2 FETCH (UID 2 FLAGS (\\Seen))
+S: a1 OK done
+S: * 3 FETCH (UID 3 FLAGS ())
+S: a2 OK done
+C: a3 NOOP
+S: a3 OK
+"""
+    )
+    async with replay_server(script) as server:
+        client = await connect(server.port)
+        uids = [f.uid async for f in client.fetch_many(["1:2", [3]], ["FLAGS"], window=2)]
+        assert uids == [1, 2, 3]
+        await client.noop()
+
+
+async def test_leaving_a_fetch_early_keeps_the_connection_usable() -> None:
+    script = (
+        GREETING
+        + """
+C: a1 UID FETCH 1:3 (UID BODY.PEEK[])
+S: * 1 FETCH (UID 1 BODY[] {3}
+S: one)
+S: * 2 FETCH (UID 2 BODY[] {3}
+S: two)
+S: * 3 FETCH (UID 3 FLAGS (\\Seen))
+S: a1 OK done
+C: a2 NOOP
+S: * 9 EXISTS
+S: a2 OK
+"""
+    )
+    async with replay_server(script) as server:
+        client = await connect(server.port)
+        async for _ in client.uid_fetch("1:3", ["BODY.PEEK[]"]):
+            break
+        events = await client.noop()
+        assert Exists(9) in events
+        assert not any(isinstance(e, Fetch) and e.bodies for e in events)

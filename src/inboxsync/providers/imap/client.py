@@ -25,10 +25,8 @@ from inboxsync.providers.imap.commands import (
     quote,
     uid_set,
 )
-from inboxsync.providers.imap.connection import (
-    Security,
-    is_loopback,
-)
+from inboxsync.providers.imap.connection import Security
+from inboxsync.providers.imap.failures import is_loopback
 from inboxsync.providers.imap.fetching import UidsArg
 from inboxsync.providers.imap.idle import IdleSession
 from inboxsync.providers.imap.responses import (

@@ -9,7 +9,6 @@ responses into ``_untagged``, body literals into the sink of the running fetch.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import ssl
 import zlib
@@ -19,14 +18,11 @@ from typing import Literal as TypingLiteral
 from typing import Protocol, TypeAlias
 
 from inboxsync.errors import (
-    AuthError,
     ConnectionLost,
-    ObjectError,
     ProtocolError,
-    ProviderError,
-    RateLimited,
 )
 from inboxsync.providers.imap.commands import Arg, LiteralMode, encode_command
+from inboxsync.providers.imap.failures import error_for
 from inboxsync.providers.imap.parser import NEED_DATA, ResponseParser
 from inboxsync.providers.imap.responses import (
     BodyChunk,
@@ -45,16 +41,6 @@ log = logging.getLogger("inboxsync.providers.imap")
 
 Security: TypeAlias = TypingLiteral["ssl", "starttls", "none"]
 
-_AUTH_CODES = frozenset(
-    {"AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "EXPIRED", "PRIVACYREQUIRED"}
-)
-_OBJECT_CODES = frozenset(
-    {"NONEXISTENT", "TRYCREATE", "ALREADYEXISTS", "CANNOT", "NOPERM", "EXPUNGEISSUED", "OVERQUOTA"}
-)
-_OBJECT_COMMANDS = frozenset(
-    {"FETCH", "STORE", "COPY", "MOVE", "SELECT", "EXAMINE", "STATUS", "CREATE", "DELETE", "RENAME"}
-    | {"APPEND", "SUBSCRIBE", "EXPUNGE", "SEARCH"}
-)
 _READ_SIZE = 256 * 1024
 _INFLATE_STEP = 1024 * 1024  # bound on decompressed bytes per feed (a deflate bomb stays small)
 
@@ -86,38 +72,6 @@ class _Collect:
         self.into[self.key] = b"".join(self.parts)
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def error_for(command: str, tagged: Tagged) -> ProviderError:
-    """Map a NO/BAD completion to the exception tree."""
-    code = tagged.code.name if tagged.code is not None else None
-    detail: dict[str, object] = {
-        "command": command,
-        "status": tagged.status,
-        "code": code,
-        "text": tagged.text,
-    }
-    message = f"{command} failed: {tagged.status}{f' [{code}]' if code else ''} {tagged.text}"
-    if tagged.status == "BAD":
-        return ProtocolError(message, provider_error=detail)
-    if code in _AUTH_CODES or command in ("LOGIN", "AUTHENTICATE"):
-        return AuthError(message, provider_error=detail)
-    if code in ("THROTTLED", "LIMIT"):
-        return RateLimited(message)
-    if code in ("UNAVAILABLE", "INUSE", "SERVERBUG"):
-        return ConnectionLost(message, provider_error=detail)
-    if code in _OBJECT_CODES or command in _OBJECT_COMMANDS:
-        return ObjectError(message, provider_error=detail)
-    return ProviderError(message, provider_error=detail)
-
-
 class ImapConnection:
     """Transport and dispatch. :class:`~inboxsync.providers.imap.client.ImapClient` adds the commands."""
 
@@ -143,6 +97,9 @@ class ImapConnection:
         self._broken: str | None = None
         # the fetch in progress: where body literals go
         self._fetching = False
+        self._fetch_inflight: deque[str] | None = (
+            None  # tags of the running fetch; identity = owner
+        )
         self._sink_factory: SinkFactory | None = None
         self._sink: BodySink | None = None
         self._collected: dict[tuple[int, str], bytes] = {}
@@ -346,9 +303,31 @@ class ImapConnection:
         self._counter += 1
         return f"A{self._counter:04d}"
 
-    async def _send(self, name: str, words: Sequence[Arg], *, sensitive: bool = False) -> str:
+    def _abandon_fetch(self) -> None:
+        """Forget a fetch its caller left (``break``): its remaining responses will be discarded."""
+        if self._fetch_inflight is not None:
+            self._abandoned.update(self._fetch_inflight)
+            self._fetch_inflight = None
+        self._fetching = False
+        self._sink_factory = None
+        self._sink = None
+        self._collected.clear()
+        kept = [r for r in self._untagged if not (isinstance(r, Fetch) and r.bodies)]
+        self._untagged.clear()
+        self._untagged.extend(kept)
+
+    async def _send(
+        self,
+        name: str,
+        words: Sequence[Arg],
+        *,
+        sensitive: bool = False,
+        in_fetch: bool = False,
+    ) -> str:
         """Send a command (waiting for ``+`` before synchronising literals); return its tag."""
         self._check_usable()
+        if not in_fetch and self._fetching:
+            self._abandon_fetch()
         tag = self._next_tag()
         pieces = encode_command(tag, [name, *words], self._literal_mode())
         if log.isEnabledFor(logging.DEBUG):

@@ -7,7 +7,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 from inboxsync.providers.imap.commands import Arg, uid_set
-from inboxsync.providers.imap.connection import ImapConnection, SinkFactory, error_for
+from inboxsync.providers.imap.connection import ImapConnection, SinkFactory
+from inboxsync.providers.imap.failures import error_for
 from inboxsync.providers.imap.responses import BodyStart, Fetch, Streamed, Vanished
 from inboxsync.providers.imap.uidset import UidSet
 
@@ -51,14 +52,14 @@ class FetchingConnection(ImapConnection):
         """Like :meth:`uid_fetch` over several UID sets, with up to ``window`` commands in flight, so
         the server never waits for us between batches. Results come in server order. A NO on one
         batch raises (ObjectError) after the responses received before it."""
-        if self._fetching:
-            raise RuntimeError("a fetch is already running on this connection")
+        self._abandon_fetch()  # a fetch left half-way by its caller
         wanted = ["UID", *(i for i in items if i.upper() != "UID")]
         tail: list[Arg] = ["(" + " ".join(wanted) + ")"]
         if changedsince is not None:
             tail.append(f"(CHANGEDSINCE {int(changedsince)}{' VANISHED' if vanished else ''})")
         pending = iter(batches)
         inflight: deque[str] = deque()
+        self._fetch_inflight = inflight
         self._fetching = True
         self._sink_factory = sink
         try:
@@ -67,10 +68,13 @@ class FetchingConnection(ImapConnection):
                     batch = next(pending, None)
                     if batch is None:
                         break
-                    inflight.append(await self._send("UID FETCH", [uid_set(batch), *tail]))
+                    words = [uid_set(batch), *tail]
+                    inflight.append(await self._send("UID FETCH", words, in_fetch=True))
                 if not inflight:
                     return
                 await self._step()
+                if self._fetch_inflight is not inflight:
+                    raise RuntimeError("this fetch was abandoned: another command was sent")
                 while self._untagged:
                     response = self._untagged.popleft()
                     if isinstance(response, Fetch):
@@ -85,11 +89,8 @@ class FetchingConnection(ImapConnection):
                     if tagged.status != "OK":
                         raise error_for("FETCH", tagged)
         finally:
-            self._fetching = False
-            self._sink_factory = None
-            self._sink = None
-            self._collected.clear()
-            self._abandoned.update(inflight)
+            if self._fetch_inflight is inflight:
+                self._abandon_fetch()
 
     def _complete(self, fetch: Fetch, sink: SinkFactory | None) -> Fetch:
         """Put collected streamed bodies back in place; hand small bodies to the sink."""

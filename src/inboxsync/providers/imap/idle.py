@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from inboxsync.errors import ProtocolError
-from inboxsync.providers.imap.connection import error_for
+from inboxsync.providers.imap.failures import error_for
 from inboxsync.providers.imap.responses import Response
 
 if TYPE_CHECKING:
