@@ -283,7 +283,8 @@ S: a3 OK
     )
     async with replay_server(script) as server:
         client = await connect(server.port)
-        uids = [f.uid async for f in client.fetch_many(["1:2", [3]], ["FLAGS"], window=2)]
+        batches = client.fetch_many(["1:2", [3]], ["FLAGS"], window=2)
+        uids = [f.uid async for f in batches if isinstance(f, Fetch)]
         assert uids == [1, 2, 3]
         await client.noop()
 
