@@ -1,0 +1,110 @@
+"""Parameters as the SDK sends them, the grant in the path, and JSON bodies.
+
+Booleans arrive as ``True``/``False`` (``quote(str(v))``), lists as repeated keys or comma-joined;
+both are accepted. Anything we cannot read is a 400 with a message, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Path, Request
+from pydantic import BaseModel, ValidationError
+
+from inboxsync.api.deps import PrincipalDep, SessionDep
+from inboxsync.api.errors import ApiError
+from inboxsync.core.ids import is_valid_id
+from inboxsync.errors import InvalidRequest, NotFound
+from inboxsync.store import grants
+from inboxsync.store.models import Grant
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+MAX_EMAILS = 25
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_bool(name: str, value: str | None) -> bool | None:
+    if value is None or value == "":
+        return None
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise InvalidRequest(f"{name} must be true or false, not {value[:40]!r}")
+
+
+def parse_emails(name: str, values: list[str] | None) -> tuple[str, ...]:
+    """Repeated keys and comma-joined values, as one union (order kept, duplicates dropped)."""
+    if not values:
+        return ()
+    found = [e.strip() for v in values for e in v.split(",") if e.strip()]
+    if len(found) > MAX_EMAILS:
+        raise InvalidRequest(f"{name} takes at most {MAX_EMAILS} addresses")
+    return tuple(dict.fromkeys(found))
+
+
+def parse_select(value: str | None) -> frozenset[str] | None:
+    if not value:
+        return None
+    return frozenset(f.strip() for f in value.split(",") if f.strip())
+
+
+def checked_id(kind: str, value: str) -> str:
+    """A syntactically plausible id, else 404 (nothing with that id can exist)."""
+    if not value or len(value) > 255 or any(ord(c) < 32 for c in value):
+        raise NotFound(f"{kind} {value[:80]!r} not found")
+    return value
+
+
+async def current_grant(
+    principal: PrincipalDep,
+    session: SessionDep,
+    grant_id: Annotated[
+        str, Path(description="The grant id, or the grant's email address.", max_length=320)
+    ],
+) -> Grant:
+    """The grant named in the path, if the caller's key may see it (else 404)."""
+    if "@" in grant_id:
+        return await grants.find_by_email(session, grant_id, api_key_id=principal.api_key_id)
+    if not is_valid_id(grant_id):
+        raise NotFound(f"grant {grant_id[:80]!r} not found")
+    return await grants.get(session, grant_id, api_key_id=principal.api_key_id)
+
+
+GrantDep = Annotated[Grant, Depends(current_grant)]
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    """The request body as ``model``: 415 unless JSON, 400 when unreadable or invalid."""
+    body = await request.body()
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if body.strip() and ctype and ctype != "application/json" and not ctype.endswith("+json"):
+        raise ApiError(415, f"expected a JSON body (application/json), not {ctype[:60]!r}")
+    try:
+        data: Any = json.loads(body) if body.strip() else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+        ]
+        raise InvalidRequest("; ".join(problems)) from exc
+
+
+def body_doc(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body read by :func:`read_json`."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": model.model_json_schema(), "example": example}
+            },
+        }
+    }

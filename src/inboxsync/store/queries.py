@@ -1,0 +1,294 @@
+"""Read-side queries of the API: message pages by keyset, filters, and per-page lookups.
+
+Pages are keyset pages on ``(received_at DESC, id DESC)``: the next page starts strictly after the
+last row of the previous one, so a page costs the same wherever it is in the mailbox and stays
+stable while mail arrives. Without ``in=`` the scan walks ``ix_messages_grant_received``; with it,
+``ix_message_folders_folder_received``. Folder ids and attachments of a page come in one query each.
+Rows are plain Core rows (no ORM identity map) because this is the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Text,
+    and_,
+    cast,
+    exists,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inboxsync.errors import NotFound
+from inboxsync.store.models import Attachment, Folder, Message, MessageFolder
+
+MESSAGE_COLUMNS = (
+    Message.id,
+    Message.grant_id,
+    Message.thread_id,
+    Message.subject,
+    Message.from_,
+    Message.to,
+    Message.cc,
+    Message.bcc,
+    Message.reply_to,
+    Message.date,
+    Message.received_at,
+    Message.snippet,
+    Message.body,
+    Message.unread,
+    Message.starred,
+    Message.is_draft,
+    Message.has_attachments,
+    Message.metadata_,
+    Message.sha256,
+    Message.created_at,
+)
+
+ATTACHMENT_COLUMNS = (
+    Attachment.id,
+    Attachment.grant_id,
+    Attachment.message_id,
+    Attachment.part_id,
+    Attachment.filename,
+    Attachment.content_type,
+    Attachment.size,
+    Attachment.content_id,
+    Attachment.content_disposition,
+    Attachment.is_inline,
+)
+
+Key = tuple[int, str]  # (received_at, id): where a keyset page starts (exclusive)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    """What a message (or thread) list is narrowed to; every field is optional."""
+
+    subject: str | None = None
+    any_email: tuple[str, ...] = ()
+    from_: tuple[str, ...] = ()
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    folder_id: str | None = None
+    unread: bool | None = None
+    starred: bool | None = None
+    thread_id: str | None = None
+    received_before: int | None = None
+    received_after: int | None = None
+    has_attachment: bool | None = None
+
+
+def like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _email_pattern(email: str) -> str:
+    # Participants are stored as JSON lists of {"name", "email"}; match the serialised member.
+    encoded = json.dumps(email.strip())[1:-1]
+    return f'%"email": "{like_escape(encoded)}"%'
+
+
+def _has_email(column: Any, emails: Sequence[str]) -> ColumnElement[bool]:
+    text = cast(column, Text)
+    return or_(*(text.ilike(_email_pattern(e), escape="\\") for e in emails))
+
+
+def message_conditions(flt: MessageFilter) -> list[ColumnElement[bool]]:
+    """WHERE terms on ``messages`` for everything but the folder (which picks the index)."""
+    terms: list[ColumnElement[bool]] = []
+    if flt.subject:
+        terms.append(Message.subject.ilike(f"%{like_escape(flt.subject)}%", escape="\\"))
+    for column, emails in (
+        (Message.from_, flt.from_),
+        (Message.to, flt.to),
+        (Message.cc, flt.cc),
+        (Message.bcc, flt.bcc),
+    ):
+        if emails:
+            terms.append(_has_email(column, emails))
+    if flt.any_email:
+        terms.append(
+            or_(
+                *(
+                    _has_email(c, flt.any_email)
+                    for c in (Message.from_, Message.to, Message.cc, Message.bcc)
+                )
+            )
+        )
+    if flt.unread is not None:
+        terms.append(Message.unread.is_(flt.unread))
+    if flt.starred is not None:
+        terms.append(Message.starred.is_(flt.starred))
+    if flt.thread_id is not None:
+        terms.append(Message.thread_id == flt.thread_id)
+    if flt.has_attachment is not None:
+        terms.append(Message.has_attachments.is_(flt.has_attachment))
+    return terms
+
+
+def _page_query(grant_id: str, flt: MessageFilter, limit: int, after: Key | None) -> Select[Any]:
+    terms = message_conditions(flt)
+    if flt.folder_id is not None:
+        received, ident = MessageFolder.received_at, MessageFolder.message_id
+        query = (
+            select(*MESSAGE_COLUMNS)
+            .select_from(MessageFolder)
+            .join(Message, Message.id == MessageFolder.message_id)
+            .where(MessageFolder.folder_id == flt.folder_id, Message.grant_id == grant_id)
+        )
+    else:
+        received, ident = Message.received_at, Message.id
+        query = select(*MESSAGE_COLUMNS).where(Message.grant_id == grant_id)
+    if flt.received_before is not None:
+        terms.append(received < flt.received_before)
+    if flt.received_after is not None:
+        terms.append(received > flt.received_after)
+    if after is not None:
+        terms.append(tuple_(received, ident) < tuple_(literal(after[0]), literal(after[1])))
+    return query.where(*terms).order_by(received.desc(), ident.desc()).limit(limit)
+
+
+async def message_page(
+    session: AsyncSession, grant_id: str, flt: MessageFilter, limit: int, after: Key | None
+) -> tuple[list[Row[Any]], Key | None]:
+    """Up to ``limit`` message rows after ``after``, and the key of the next page (or None)."""
+    rows = list((await session.execute(_page_query(grant_id, flt, limit + 1, after))).all())
+    if flt.folder_id is not None:  # one message under two UIDs of a folder: show it once
+        unique: dict[str, Row[Any]] = {}
+        for r in rows:
+            unique.setdefault(r.id, r)
+        rows = list(unique.values())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_key = (rows[-1].received_at, rows[-1].id) if more and rows else None
+    return rows, next_key
+
+
+async def message_rows(
+    session: AsyncSession, grant_id: str, message_ids: Sequence[str]
+) -> list[Row[Any]]:
+    """Full rows of the given messages of this grant (missing or foreign ids are skipped)."""
+    if not message_ids:
+        return []
+    query = select(*MESSAGE_COLUMNS).where(
+        Message.grant_id == grant_id, Message.id.in_(list(message_ids))
+    )
+    return list((await session.execute(query)).all())
+
+
+async def message_row(session: AsyncSession, grant_id: str, message_id: str) -> Row[Any]:
+    rows = await message_rows(session, grant_id, [message_id])
+    if not rows:
+        raise NotFound(f"message {message_id} not found")
+    return rows[0]
+
+
+async def folders_of(session: AsyncSession, message_ids: Sequence[str]) -> dict[str, list[str]]:
+    """message id -> folder ids, for a page of messages, in one query."""
+    found: dict[str, list[str]] = {m: [] for m in message_ids}
+    if not message_ids:
+        return found
+    rows = await session.execute(
+        select(MessageFolder.message_id, MessageFolder.folder_id)
+        .where(MessageFolder.message_id.in_(list(message_ids)))
+        .order_by(MessageFolder.message_id, MessageFolder.folder_id)
+    )
+    for mid, fid in rows.tuples():
+        folders = found.setdefault(mid, [])
+        if fid not in folders:
+            folders.append(fid)
+    return found
+
+
+async def attachments_of(
+    session: AsyncSession, message_ids: Sequence[str]
+) -> dict[str, list[Row[Any]]]:
+    """message id -> attachment rows, for a page of messages, in one query."""
+    found: dict[str, list[Row[Any]]] = {}
+    if not message_ids:
+        return found
+    rows = await session.execute(
+        select(*ATTACHMENT_COLUMNS)
+        .where(Attachment.message_id.in_(list(message_ids)))
+        .order_by(Attachment.message_id, Attachment.part_id)
+    )
+    for row in rows.all():
+        found.setdefault(row.message_id, []).append(row)
+    return found
+
+
+async def attachment_row(
+    session: AsyncSession, grant_id: str, attachment_id: str, message_id: str
+) -> tuple[Row[Any], str]:
+    """The attachment and the blob key of its message; 404 unless both belong to this grant."""
+    query = (
+        select(*ATTACHMENT_COLUMNS, Message.sha256)
+        .join(Message, Message.id == Attachment.message_id)
+        .where(
+            Attachment.id == attachment_id,
+            Attachment.message_id == message_id,
+            Message.grant_id == grant_id,
+        )
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound(f"attachment {attachment_id} of message {message_id} not found")
+    return row, str(row.sha256)
+
+
+async def resolve_folder(session: AsyncSession, grant_id: str, value: str) -> str | None:
+    """A folder id from an id, a role (``inbox``), a name or a path; None when nothing matches."""
+    rows = (
+        await session.execute(
+            select(Folder.id, Folder.role, Folder.name, Folder.path).where(
+                Folder.grant_id == grant_id
+            )
+        )
+    ).all()
+    lowered = value.lower()
+    for rank in range(4):
+        for r in rows:
+            if (
+                (rank == 0 and r.id == value)
+                or (rank == 1 and (r.role or "") == lowered)
+                or (rank == 2 and r.path == value)
+                or (rank == 3 and str(r.name).lower() == lowered)
+            ):
+                return str(r.id)
+    return None
+
+
+def thread_has_message(flt: MessageFilter, thread_id_column: Any) -> ColumnElement[bool] | None:
+    """EXISTS (a message of the thread matching the message-level parts of ``flt``)."""
+    terms = message_conditions(
+        MessageFilter(
+            subject=None,
+            any_email=flt.any_email,
+            from_=flt.from_,
+            to=flt.to,
+            cc=flt.cc,
+            bcc=flt.bcc,
+        )
+    )
+    if flt.folder_id is not None:
+        terms.append(
+            exists().where(
+                MessageFolder.message_id == Message.id,
+                MessageFolder.folder_id == flt.folder_id,
+            )
+        )
+    if not terms:
+        return None
+    return exists().where(Message.thread_id == thread_id_column, and_(*terms))
