@@ -9,7 +9,17 @@ from fastapi import FastAPI, Request, Response
 from inboxsync import __version__
 from inboxsync.api import errors
 from inboxsync.api.envelope import request_id_of
-from inboxsync.api.routes import health
+from inboxsync.api.paths import BodyLimitMiddleware, RawPathMiddleware
+from inboxsync.api.routes import (
+    attachments,
+    connect,
+    folders,
+    grants,
+    health,
+    messages,
+    sync_status,
+    threads,
+)
 from inboxsync.runtime import Runtime
 
 
@@ -32,4 +42,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         return response
 
     app.include_router(health.router)
+    for module in (grants, messages, threads, folders, attachments):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RawPathMiddleware)
+    app.include_router(connect.router)
+    app.include_router(sync_status.router)
     return app
