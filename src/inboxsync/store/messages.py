@@ -137,10 +137,8 @@ async def ingest(
     if placed:
         await refresh_flags(session, grant_id, placed)
 
-    for mid in created:
-        changes.record(session, grant_id, "message", mid, "created")
-    for mid in placed:
-        changes.record(session, grant_id, "message", mid, "updated", ["folders"])
+    await changes.record_many(session, grant_id, "message", "created", created)
+    await changes.record_many(session, grant_id, "message", "updated", placed, ["folders"])
 
     touched = {str(r["thread_id"]) for r in message_rows}
     if placed:

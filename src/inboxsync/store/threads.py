@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.core.ids import new_id
@@ -117,7 +118,25 @@ class ThreadAssigner:
             self.new_refs.clear()
 
 
-def _participants(messages: Sequence[Message]) -> list[dict[str, str]]:
+_SUMMARY_COLUMNS = (
+    Message.id,
+    Message.thread_id,
+    Message.subject,
+    Message.snippet,
+    Message.from_,
+    Message.to,
+    Message.cc,
+    Message.bcc,
+    Message.unread,
+    Message.starred,
+    Message.is_draft,
+    Message.has_attachments,
+    Message.date,
+    Message.received_at,
+)
+
+
+def _participants(messages: Sequence[Any]) -> list[dict[str, str]]:
     seen: dict[str, dict[str, str]] = {}
     for m in messages:
         for p in [*m.from_, *m.to, *m.cc, *m.bcc]:
@@ -128,6 +147,32 @@ def _participants(messages: Sequence[Message]) -> list[dict[str, str]]:
     return list(seen.values())
 
 
+def _summary(messages: list[Any], self_email: str) -> dict[str, Any]:
+    messages.sort(key=lambda m: (m.received_at, m.id))
+    latest = messages[-1]
+    non_drafts = [m for m in messages if not m.is_draft]
+    email = self_email.lower()
+    sent = [
+        m.date
+        for m in messages
+        if email and any(str(p.get("email", "")).lower() == email for p in m.from_)
+    ]
+    return {
+        "subject": messages[0].subject,
+        "snippet": latest.snippet,
+        "participants": _participants(messages),
+        "message_count": len(messages),
+        "unread": any(m.unread for m in non_drafts),
+        "starred": any(m.starred for m in messages),
+        "has_attachments": any(m.has_attachments for m in messages),
+        "has_drafts": len(non_drafts) != len(messages),
+        "earliest_message_date": min(m.date for m in messages),
+        "latest_message_received_date": latest.received_at,
+        "latest_message_sent_date": max(sent) if sent else None,
+        "latest_message_id": latest.id,
+    }
+
+
 async def recompute(
     session: AsyncSession,
     grant_id: str,
@@ -136,65 +181,62 @@ async def recompute(
     self_email: str = "",
     created: set[str] | None = None,
 ) -> None:
-    """Derive each thread's summary from its messages; delete threads left empty; log the changes."""
+    """Derive each thread's summary from its messages; delete threads left empty; log the changes.
+
+    Set-based: one column query for the messages, one for the threads, then bulk writes.
+    """
     ids = list(dict.fromkeys(thread_ids))
     created = created or set()
     now = int(time.time())
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        rows = (
-            await session.scalars(
-                select(Message).where(Message.grant_id == grant_id, Message.thread_id.in_(chunk))
+        rows = await session.execute(
+            select(*_SUMMARY_COLUMNS).where(
+                Message.grant_id == grant_id, Message.thread_id.in_(chunk)
             )
-        ).all()
-        by_thread: dict[str, list[Message]] = {tid: [] for tid in chunk}
-        for m in rows:
-            if m.thread_id is not None:
-                by_thread.setdefault(m.thread_id, []).append(m)
-        threads = {
-            t.id: t
-            for t in (await session.scalars(select(Thread).where(Thread.id.in_(chunk)))).all()
+        )
+        by_thread: dict[str, list[Any]] = {tid: [] for tid in chunk}
+        for row in rows:
+            by_thread[row.thread_id].append(row)
+        existing = {
+            row.id: row
+            for row in await session.execute(select(table_of(Thread)).where(Thread.id.in_(chunk)))
         }
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        gone: list[str] = []
+        created_events: list[str] = []
+        updated_events: list[tuple[str, list[str]]] = []
         for tid, messages in by_thread.items():
-            thread = threads.get(tid)
+            old = existing.get(tid)
             if not messages:
-                if thread is not None:
-                    await session.delete(thread)
-                    changes.record(session, grant_id, "thread", tid, "deleted")
+                if old is not None:
+                    gone.append(tid)
                 continue
-            messages.sort(key=lambda m: (m.received_at, m.id))
-            latest = messages[-1]
-            non_drafts = [m for m in messages if not m.is_draft]
-            sent = [m.date for m in messages if _is_from(m, self_email)]
-            values = {
-                "subject": messages[0].subject,
-                "snippet": latest.snippet,
-                "participants": _participants(messages),
-                "message_count": len(messages),
-                "unread": any(m.unread for m in non_drafts),
-                "starred": any(m.starred for m in messages),
-                "has_attachments": any(m.has_attachments for m in messages),
-                "has_drafts": len(non_drafts) != len(messages),
-                "earliest_message_date": min(m.date for m in messages),
-                "latest_message_received_date": latest.received_at,
-                "latest_message_sent_date": max(sent) if sent else None,
-                "latest_message_id": latest.id,
-                "updated_at": now,
-            }
-            if thread is None:
-                session.add(Thread(id=tid, grant_id=grant_id, **values))
-                changes.record(session, grant_id, "thread", tid, "created")
-            else:
-                changed = [
-                    k for k, v in values.items() if k != "updated_at" and getattr(thread, k) != v
-                ]
-                if changed:
-                    for k, v in values.items():
-                        setattr(thread, k, v)
-                    event = "created" if tid in created else "updated"
-                    changes.record(session, grant_id, "thread", tid, event, changed)
-
-
-def _is_from(message: Message, email: str) -> bool:
-    email = email.lower()
-    return bool(email) and any(str(p.get("email", "")).lower() == email for p in message.from_)
+            values = _summary(messages, self_email)
+            if old is None:
+                inserts.append({"id": tid, "grant_id": grant_id, "updated_at": now, **values})
+                created_events.append(tid)
+                continue
+            changed = [k for k, v in values.items() if getattr(old, k) != v]
+            if changed:
+                updates.append({"_id": tid, "updated_at": now, **values})
+                if tid in created:
+                    created_events.append(tid)
+                else:
+                    updated_events.append((tid, changed))
+        if inserts:
+            await session.execute(table_of(Thread).insert(), inserts)
+        if updates:
+            table = table_of(Thread)
+            await session.execute(
+                update(table).where(table.c.id == bindparam("_id")),
+                updates,
+                execution_options={"synchronize_session": False},
+            )
+        if gone:
+            await session.execute(delete(Thread).where(Thread.id.in_(gone)))
+            await changes.record_many(session, grant_id, "thread", "deleted", gone)
+        await changes.record_many(session, grant_id, "thread", "created", created_events)
+        for tid, fields in updated_events:
+            changes.record(session, grant_id, "thread", tid, "updated", fields)

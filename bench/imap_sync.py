@@ -1,0 +1,263 @@
+"""IMAP sync benchmark: inboxsync against the floor and mbsync, on one Dovecot, in one run.
+
+    .venv/bin/python bench/imap_sync.py [--legacy] [--messages N]
+
+Seeds the 6,046-message SpamAssassin corpus over four folders of a local Dovecot, then measures:
+  floor      a bare imaplib client fetching every body in 500-message batches, storing nothing
+  mbsync     isync pulling the account into a Maildir with `FSync no` (its fastest setting)
+  inboxsync  `inboxsync sync --once` as a whole process: first full sync (parsed, stored, listable),
+             then a no-change pass; peak RSS of each
+  latency    APPEND -> message row visible, minus Dovecot's IDLE notification to a bare client,
+             for the same APPENDs (median and p95 over --appends)
+and prints each against its baseline as a ratio. Times are wall-clock medians of --runs runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import imaplib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.corpus import corpus_dir  # noqa: E402
+from tests.support.dovecot import Dovecot  # noqa: E402
+
+FOLDERS = [("INBOX", 0.5), ("Archive", 0.25), ("Sent", 0.15), ("Trash", 0.10)]
+VENV_BIN = ROOT / ".venv" / "bin"
+
+
+def seed(server: Dovecot, limit: int | None) -> dict[str, int]:
+    paths = sorted(corpus_dir().glob("*.eml"))[:limit]
+    messages = [p.read_bytes() for p in paths]
+    counts: dict[str, int] = {}
+    start = 0
+    for i, (folder, share) in enumerate(FOLDERS):
+        end = len(messages) if i == len(FOLDERS) - 1 else start + int(len(messages) * share)
+        server.seed_maildir(None, folder, messages[start:end], flags="S" if folder != "INBOX" else "")
+        counts[folder] = end - start
+        start = end
+    with server.admin() as admin:  # let Dovecot assign UIDs now, not during a measured run
+        for folder in counts:
+            admin.select(folder)
+    return counts
+
+
+def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (KiB) of the process, and its output."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    out = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {out.decode(errors='replace')[-2000:]}")
+    return elapsed, usage.ru_maxrss, out.decode(errors="replace")
+
+
+def floor(server: Dovecot, counts: dict[str, int]) -> float:
+    started = time.perf_counter()
+    imap = imaplib.IMAP4(server.host, server.port)
+    imap.login(server.user, server.password)
+    total = 0
+    for folder in counts:
+        imap.select(folder, readonly=True)
+        _, data = imap.uid("SEARCH", "ALL")
+        uids = data[0].split()
+        for i in range(0, len(uids), 500):
+            batch = b",".join(uids[i : i + 500]).decode()
+            _, fetched = imap.uid("FETCH", batch, "(BODY.PEEK[])")
+            total += sum(1 for item in fetched if isinstance(item, tuple))
+    imap.logout()
+    assert total == sum(counts.values()), total
+    return time.perf_counter() - started
+
+
+def mbsync_config(server: Dovecot, where: Path) -> Path:
+    (where / "mail").mkdir(parents=True, exist_ok=True)
+    conf = where / "mbsyncrc"
+    conf.write_text(
+        f"""FSync no
+
+IMAPAccount bench
+Host {server.host}
+Port {server.port}
+User {server.user}
+Pass {server.password}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account bench
+
+MaildirStore local
+Path {where}/mail/
+Inbox {where}/mail/INBOX
+SubFolders Verbatim
+
+Channel bench
+Far :remote:
+Near :local:
+Patterns *
+Create Near
+Sync Pull
+SyncState *
+"""
+    )
+    return conf
+
+
+def inboxsync_env(data_dir: Path) -> dict[str, str]:
+    env = {**os.environ, "INBOXSYNC_DATA_DIR": str(data_dir), "INBOXSYNC_LOG_LEVEL": "WARNING"}
+    env.pop("INBOXSYNC_DATABASE_URL", None)
+    return env
+
+
+def add_grant(server: Dovecot, data_dir: Path) -> None:
+    cmd = [
+        str(VENV_BIN / "inboxsync"), "grants", "add", "imap",
+        "--imap-host", server.host, "--imap-port", str(server.port), "--imap-security", "none",
+        "--imap-username", server.user, "--imap-password", server.password,
+    ]  # fmt: skip
+    run_timed(cmd, inboxsync_env(data_dir))
+
+
+def sync_once(data_dir: Path) -> tuple[float, int, str]:
+    return run_timed([str(VENV_BIN / "inboxsync"), "sync", "--once"], inboxsync_env(data_dir))
+
+
+async def latency(server: Dovecot, data_dir: Path, appends: int) -> list[float]:
+    """Per APPEND: (seconds until inboxsync stored it) - (seconds until a bare IDLE client heard)."""
+    from sqlalchemy import func, select
+
+    from inboxsync.config import Settings
+    from inboxsync.providers.imap.client import ImapClient
+    from inboxsync.providers.imap.responses import Exists
+    from inboxsync.runtime import Runtime
+    from inboxsync.store import grants
+    from inboxsync.store.models import Message
+    from inboxsync.sync.deps import SyncDeps
+    from inboxsync.sync.imap.account import ImapGrantSync
+
+    runtime = Runtime.from_settings(Settings(data_dir=data_dir))
+    async with runtime.db.session() as session:
+        grant = (await grants.list_(session, limit=1))[0]
+    deps = SyncDeps(db=runtime.db, blobs=runtime.blobs, sealer=runtime.sealer)
+    stop = asyncio.Event()
+    task = asyncio.create_task(ImapGrantSync(deps, grant.id).run(stop))
+
+    async def count() -> int:
+        async with runtime.db.session() as session:
+            return int(await session.scalar(select(func.count()).select_from(Message)) or 0)
+
+    bare = await ImapClient.connect(server.host, server.port, "none")
+    await bare.login(server.user, server.password)
+    await bare.select("INBOX")
+    admin = server.admin()
+    overheads: list[float] = []
+    try:
+        expected = await count()
+        while not stop.is_set():
+            async with runtime.db.session() as session:
+                g = await grants.get(session, grant.id)
+            if g.sync_state == "idle":
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        for n in range(appends):
+            raw = (
+                f"Message-ID: <latency{n}.{time.time()}@bench>\r\nSubject: latency {n}\r\n"
+                f"From: a@b.c\r\n\r\nbody {n}\r\n"
+            ).encode()
+            async with bare.idle() as idle:
+                t0 = time.perf_counter()
+                await asyncio.to_thread(admin.append, "INBOX", raw)
+                heard = None
+                seen = None
+                while heard is None or seen is None:
+                    if heard is None:
+                        events = await idle.wait(0.002)
+                        if any(isinstance(e, Exists) for e in events):
+                            heard = time.perf_counter() - t0
+                    if seen is None and await count() > expected:
+                        seen = time.perf_counter() - t0
+                    if time.perf_counter() - t0 > 10:
+                        raise RuntimeError("no notification within 10 s")
+            expected += 1
+            overheads.append(seen - heard)
+            await asyncio.sleep(0.2)
+    finally:
+        admin.close()
+        bare.close()
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        deps.parser.close()
+        await runtime.close()
+    return overheads
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--legacy", action="store_true", help="Dovecot without CONDSTORE/QRESYNC")
+    parser.add_argument("--messages", type=int, default=None, help="use only the first N messages")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--appends", type=int, default=20)
+    args = parser.parse_args()
+
+    server = Dovecot(legacy=args.legacy, compress=False)
+    server.start()
+    try:
+        counts = seed(server, args.messages)
+        total = sum(counts.values())
+        print(f"Dovecot {'legacy' if args.legacy else 'modern'}: {total} messages in {counts}")
+        floors, mb_first, mb_again, ours_first, ours_again, rss = [], [], [], [], [], []
+        for _ in range(args.runs):
+            floors.append(floor(server, counts))
+            with tempfile.TemporaryDirectory() as tmp:
+                conf = mbsync_config(server, Path(tmp))
+                mb_first.append(run_timed(["mbsync", "-q", "-c", str(conf), "-a"])[0])
+                mb_again.append(run_timed(["mbsync", "-q", "-c", str(conf), "-a"])[0])
+            with tempfile.TemporaryDirectory() as tmp:
+                data = Path(tmp) / "data"
+                add_grant(server, data)
+                seconds, peak, out = sync_once(data)
+                assert f"{total} new" in out, out
+                ours_first.append(seconds)
+                rss.append(peak)
+                seconds, _, out = sync_once(data)
+                assert " 0 new" in out, out
+                ours_again.append(seconds)
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp) / "data"
+            add_grant(server, data)
+            sync_once(data)
+            overheads = asyncio.run(latency(server, data, args.appends))
+        p95 = sorted(overheads)[max(0, int(len(overheads) * 0.95) - 1)]
+        print(f"floor (bare imaplib, 500/batch):   {med(floors):6.2f} s")
+        print(f"mbsync first sync (FSync no):      {med(mb_first):6.2f} s")
+        print(f"inboxsync first sync:              {med(ours_first):6.2f} s   "
+              f"= {med(ours_first) / med(mb_first):.2f}x mbsync, {med(ours_first) / med(floors):.2f}x floor")  # fmt: skip
+        print(f"mbsync no-change run:              {med(mb_again):6.2f} s")
+        print(f"inboxsync no-change pass:          {med(ours_again):6.2f} s   "
+              f"= {med(ours_again) / med(mb_again):.2f}x mbsync")  # fmt: skip
+        print(f"new-mail latency overhead:         p50 {med(overheads) * 1000:5.1f} ms, "
+              f"p95 {p95 * 1000:5.1f} ms over a bare IDLE client ({len(overheads)} appends)")  # fmt: skip
+        print(f"inboxsync peak RSS (first sync):   {max(rss) / 1024:6.1f} MiB")
+    finally:
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    main()
