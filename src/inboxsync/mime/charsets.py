@@ -99,16 +99,13 @@ def codec_for(label: str) -> str | None:
         return None
     name = _ALIASES.get(name, name)
     try:
-        codec = codecs.lookup(name).name
-    except (LookupError, ValueError):
+        info = codecs.lookup(name)
+    except (LookupError, ValueError, TypeError):
         return None
-    if codec in {"iso8859-1", "ascii"}:
-        return "cp1252"
-    if codec in {"utf-16", "utf-32"} or codec.startswith(
-        ("base64", "hex", "zlib", "bz2", "rot", "uu")
-    ):
-        return None if codec.endswith(("_codec", "13")) else codec
-    return codec
+    codec = info.name
+    if codec in _NOT_TEXT or not getattr(info, "_is_text_encoding", True):
+        return None
+    return "cp1252" if codec in {"iso8859-1", "ascii"} else codec
 
 
 _LATIN_GUESSES = ("cp125", "iso8859", "mac_", "mac-", "cp4", "cp8", "latin")

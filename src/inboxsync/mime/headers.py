@@ -173,13 +173,25 @@ def _word_bytes(kind: str, payload: str) -> bytes:
     data = payload.encode("ascii", errors="replace")
     if kind in "qQ":
         return binascii.a2b_qp(data, header=True)
-    data = data.rstrip(b"=")
-    data += b"=" * (-len(data) % 4)
+    return base64_lenient(data)
+
+
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+
+
+def base64_lenient(data: bytes) -> bytes:
+    """Base64 with wrong or missing padding and stray characters; never raises."""
     try:
         return binascii.a2b_base64(data)
-    except binascii.Error:
-        trimmed = data.rstrip(b"=")
-        return binascii.a2b_base64(trimmed[: len(trimmed) - len(trimmed) % 4] or b"")
+    except (binascii.Error, ValueError):
+        pass
+    cleaned = _NOT_BASE64.sub(b"", data)
+    if len(cleaned) % 4 == 1:
+        cleaned = cleaned[:-1]  # a lone trailing character carries no whole byte
+    try:
+        return binascii.a2b_base64(cleaned + b"=" * (-len(cleaned) % 4))
+    except (binascii.Error, ValueError):  # pragma: no cover - cleaned input is valid base64
+        return b""
 
 
 def unquote(value: str) -> str:

@@ -9,12 +9,17 @@ Nesting deeper than ``MAX_DEPTH`` or more than ``MAX_PARTS`` parts stops the wal
 from __future__ import annotations
 
 import binascii
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from inboxsync.errors import NotFound
-from inboxsync.mime.headers import HeaderBlock, parse_content_type, parse_params, split_headers
+from inboxsync.mime.headers import (
+    HeaderBlock,
+    base64_lenient,
+    parse_content_type,
+    parse_params,
+    split_headers,
+)
 
 MAX_DEPTH = 32
 MAX_PARTS = 1000
@@ -190,22 +195,12 @@ def decode_body(raw: bytes, part: Part, limit: int | None = None) -> bytes:
         end = min(end, part.start + limit * 4 // 3 + 4096)
     data = raw[part.start : end]
     if encoding == "base64":
-        return _base64(data)
+        return base64_lenient(data)
     if encoding == "quoted-printable":
         return binascii.a2b_qp(data)
     if encoding in {"x-uuencode", "uuencode", "x-uue"}:
         return _uudecode(data)
     return data
-
-
-def _base64(data: bytes) -> bytes:
-    try:
-        return binascii.a2b_base64(data)
-    except binascii.Error:
-        cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
-        if len(cleaned) % 4 == 1:
-            cleaned = cleaned[:-1]  # a lone trailing character carries no whole byte
-        return binascii.a2b_base64(cleaned + b"=" * (-len(cleaned) % 4))
 
 
 def _uudecode(data: bytes) -> bytes:
