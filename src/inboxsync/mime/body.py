@@ -144,7 +144,7 @@ def _drop_between(
             gt = lowered.find(">", close, close + 64)
             close = gt + 1 - len(closer) if gt >= 0 else close
         if close < 0:  # no closer anywhere after: later openers have none either
-            pos = len(text) if to_end else found
+            pos = len(text) if to_end else found + len(opener)
             break
         pos = close + len(closer)
     kept.append(text[pos:])
