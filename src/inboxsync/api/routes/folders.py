@@ -25,7 +25,7 @@ MAX_FOLDERS = 1000
 def _token(page_token: str | None) -> int:
     if not page_token:
         return 0
-    if not page_token.isdigit() or len(page_token) > 9:
+    if not (page_token.isascii() and page_token.isdigit()) or len(page_token) > 9:
         raise InvalidRequest("page_token is not a token of this list")
     return int(page_token)
 
@@ -59,7 +59,10 @@ async def list_folders(
     counts = await listing.folder_counts(session, grant.id)
     page = rows[start : start + size]
     fields = parse_select(select)
-    data = [serialize.pick(serialize.folder(f, counts.get(f.id)), fields) for f in page]
+    data = [
+        serialize.pick(serialize.folder(f, counts.get(f.id)), fields, serialize.FOLDER_REQUIRED)
+        for f in page
+    ]
     more = start + size < len(rows)
     return serialize.many(request, data, str(start + size) if more else None)
 
@@ -108,7 +111,9 @@ async def find_folder(
     folder = await folders.get(session, grant.id, folder_id)
     counts = await listing.folder_counts(session, grant.id)
     data = serialize.folder(folder, counts.get(folder.id))
-    return serialize.one(request, serialize.pick(data, parse_select(select)))
+    return serialize.one(
+        request, serialize.pick(data, parse_select(select), serialize.FOLDER_REQUIRED)
+    )
 
 
 @router.put(

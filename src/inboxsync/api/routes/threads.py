@@ -96,7 +96,7 @@ async def expand_threads(
     out = []
     for t in rows:
         obj = serialize.thread(t, members[t.id], latest.get(t.latest_message_id or ""))
-        out.append(serialize.pick(obj, select))
+        out.append(serialize.pick(obj, select, serialize.THREAD_REQUIRED))
     return out
 
 

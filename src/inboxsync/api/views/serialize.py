@@ -12,18 +12,31 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 
 from inboxsync.api.envelope import request_id_of
 from inboxsync.store.listing import FolderCounts, ThreadMembers
 from inboxsync.store.models import Folder, Grant, Thread
 
 ALWAYS = frozenset({"id", "grant_id", "object"})
+# Keys the SDK's from_dict needs on a single object (nylas-v3.md §3): kept whatever ``select`` says.
+THREAD_REQUIRED = ALWAYS | {
+    "has_drafts",
+    "starred",
+    "unread",
+    "message_ids",
+    "folders",
+    "latest_draft_or_message",
+}
+FOLDER_REQUIRED = ALWAYS | {"name"}
 SECRET_WORDS = ("password", "secret", "token", "credential")
 
 
-class JsonBytes(Response):
-    media_type = "application/json"
+class JsonBytes(JSONResponse):
+    """JSON already encoded to bytes (a JSONResponse subclass so that OpenAPI documents JSON)."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else super().render(content)
 
 
 def render(payload: dict[str, Any], status: int = 200) -> JsonBytes:
@@ -43,10 +56,12 @@ def deleted(request: Request) -> JsonBytes:
     return render({"request_id": request_id_of(request), "data": {"status": "success"}})
 
 
-def pick(obj: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
+def pick(
+    obj: dict[str, Any], fields: frozenset[str] | None, always: frozenset[str] = ALWAYS
+) -> dict[str, Any]:
     if fields is None:
         return obj
-    return {k: v for k, v in obj.items() if k in fields or k in ALWAYS}
+    return {k: v for k, v in obj.items() if k in fields or k in always}
 
 
 def attachment(row: Any) -> dict[str, Any]:
