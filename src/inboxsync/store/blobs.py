@@ -1,10 +1,13 @@
 """Content-addressed blob store for raw RFC 822 bytes.
 
 A blob's key is the hex SHA-256 of its bytes, so the same message stored twice takes the space once.
-Files live at ``<root>/<k[0:2]>/<k[2:4]>/<key>``; they are written to a temporary name, made durable,
-and only then renamed, so that a file under its final name is always complete. :meth:`FileBlobStore.put_many`
-amortises the durability cost over a batch (one ``syncfs`` before and one after the renames) so the first
-sync of a large mailbox does not pay one ``fsync`` per message.
+Files live at ``<root>/<k[0:2]>/<k[2:4]>/<key>``; they are written to a temporary name and renamed, and
+:meth:`FileBlobStore.put_many` makes a whole batch durable with one ``syncfs`` after the renames, so the
+first sync of a large mailbox does not pay one ``fsync`` per message. The rows that name a blob commit
+only after that, so a committed row always finds its blob whole. A crash before the ``syncfs`` can leave
+a file under its final name that is empty or short (ext4 orders data before the metadata that makes it
+visible, but delayed allocation may lose the data itself); no committed row names it, and the next
+``put`` of those bytes sees the wrong size and writes it again.
 
 The interface (:class:`BlobStore`) is small so that an object store can stand in later.
 """
@@ -124,8 +127,6 @@ class FileBlobStore:
     def _commit(self, pending: list[tuple[Path, Path]]) -> None:
         if not pending:
             return
-        if self.durable:
-            _syncfs(self._tmp)
         for tmp, final in pending:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)

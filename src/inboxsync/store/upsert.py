@@ -27,9 +27,8 @@ async def upsert(
     # Rows of one statement must not repeat a key (PostgreSQL refuses it): the last one wins.
     unique = list({tuple(r[k] for k in key): r for r in rows}.values())
     columns = [c for c in unique[0] if c not in key]
-    for start in range(0, len(unique), 1000):
-        stmt = insert(table).values(unique[start : start + 1000])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(key), set_={c: stmt.excluded[c] for c in columns}
-        )
-        await session.execute(stmt)
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key), set_={c: stmt.excluded[c] for c in columns}
+    )
+    await session.execute(stmt, unique)  # executemany: compiled once, cached

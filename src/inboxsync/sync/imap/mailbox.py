@@ -24,7 +24,7 @@ from inboxsync.providers.imap.select import SelectInfo
 from inboxsync.store import folders as folder_repo
 from inboxsync.store import messages
 from inboxsync.store.models import Folder
-from inboxsync.store.records import Placement
+from inboxsync.store.records import NewMessage, Placement
 from inboxsync.sync.imap.context import SyncContext
 from inboxsync.sync.imap.plan import FolderDiff, diff_changes, diff_full, normal_flags
 from inboxsync.sync.imap.remap import remap_folder
@@ -198,10 +198,12 @@ async def download(
         wanted, sizes, first=ctx.first_batch, count=ctx.batch_size, max_bytes=ctx.batch_bytes
     )
     items = BODY_ITEMS + (["MODSEQ"] if condstore else [])
-    queue: asyncio.Queue[Downloaded | None] = asyncio.Queue(maxsize=2)
+    # Three stages, each bounded to two batches in hand: download -> (parse || write blobs) -> insert.
+    fetched: asyncio.Queue[Downloaded | None] = asyncio.Queue(maxsize=2)
+    prepared: asyncio.Queue[Prepared | None] = asyncio.Queue(maxsize=1)
     stored = skipped = 0
 
-    async def produce() -> None:
+    async def download_stage() -> None:
         nonlocal skipped
         try:
             for batch in batches:
@@ -209,16 +211,23 @@ async def download(
                 skipped += len(missing)
                 if missing:
                     await _record_skipped(ctx, folder, missing)
-                await queue.put(got)
+                await fetched.put(got)
         finally:
-            await queue.put(None)
+            await fetched.put(None)
 
-    async def consume() -> None:
+    async def prepare_stage() -> None:
+        try:
+            while (got := await fetched.get()) is not None:
+                await prepared.put(await prepare_batch(ctx, got))
+        finally:
+            await prepared.put(None)
+
+    async def insert_stage() -> None:
         nonlocal stored
-        while (got := await queue.get()) is not None:
-            stored += await store_batch(ctx, folder, got)
+        while (ready := await prepared.get()) is not None:
+            stored += await insert_batch(ctx, folder, ready)
 
-    await asyncio.gather(produce(), consume())
+    await asyncio.gather(download_stage(), prepare_stage(), insert_stage())
     return stored, skipped
 
 
@@ -252,20 +261,34 @@ async def _collect(client: ImapClient, uids: Sequence[int], items: Sequence[str]
     return out
 
 
-async def store_batch(ctx: SyncContext, folder: Folder, got: Downloaded) -> int:
+Prepared = list[tuple[NewMessage, Placement, int]]
+
+
+async def prepare_batch(ctx: SyncContext, got: Downloaded) -> Prepared:
+    """Parse (in worker processes) while the raw bytes go to the blob store (in a thread)."""
     if not got:
-        return 0
-    records = await ctx.parser.parse([(raw, when) for _, raw, when, _, _ in got])
-    await asyncio.to_thread(ctx.blobs.put_many, [raw for _, raw, _, _, _ in got])
-    batch = [
-        (record, Placement(uid, flags, modseq))
-        for record, (uid, _, _, flags, modseq) in zip(records, got, strict=True)
+        return []
+    records, _ = await asyncio.gather(
+        ctx.parser.parse([(raw, when) for _, raw, when, _, _ in got]),
+        asyncio.to_thread(ctx.blobs.put_many, [raw for _, raw, _, _, _ in got]),
+    )
+    return [
+        (record, Placement(uid, flags, modseq), len(raw))
+        for record, (uid, raw, _, flags, modseq) in zip(records, got, strict=True)
     ]
+
+
+async def insert_batch(ctx: SyncContext, folder: Folder, ready: Prepared) -> int:
+    """One transaction a batch: the messages, their placements, threads and change rows."""
+    if not ready:
+        return 0
     async with ctx.db.transaction() as session:
-        await messages.ingest(session, ctx.grant_id, folder.id, batch, self_email=ctx.email)
-    ctx.stats["downloaded"] += len(got)
-    ctx.stats["bytes"] += sum(len(raw) for _, raw, _, _, _ in got)
-    return len(got)
+        await messages.ingest(
+            session, ctx.grant_id, folder.id, [(r, p) for r, p, _ in ready], self_email=ctx.email
+        )
+    ctx.stats["downloaded"] += len(ready)
+    ctx.stats["bytes"] += sum(size for _, _, size in ready)
+    return len(ready)
 
 
 async def _record_skipped(ctx: SyncContext, folder: Folder, uids: list[int]) -> None:
