@@ -29,17 +29,26 @@ class HeaderBlock:
 
     fields: list[tuple[str, str]] = field(default_factory=list)
     body_start: int = 0
+    _index: dict[str, list[str]] | None = None
+
+    def _lookup(self) -> dict[str, list[str]]:
+        if self._index is None:
+            index: dict[str, list[str]] = {}
+            for key, value in self.fields:
+                index.setdefault(key.lower(), []).append(value)
+            self._index = index
+        return self._index
 
     def get(self, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in self.fields:
-            if key.lower() == wanted:
-                return value
-        return None
+        values = self._lookup().get(name.lower())
+        return values[0] if values else None
 
     def get_all(self, name: str) -> list[str]:
-        wanted = name.lower()
-        return [value for key, value in self.fields if key.lower() == wanted]
+        return list(self._lookup().get(name.lower(), ()))
+
+    def add(self, name: str, value: str) -> None:
+        self.fields.append((name, value))
+        self._index = None
 
 
 def split_headers(

@@ -118,7 +118,7 @@ def _make_part(
         child_id = f"{part_id}.{index}" if part_id else str(index)
         child_headers = split_headers(raw, body_start, body_end, errors, hint)
         if content_type == "multipart/digest" and child_headers.get("content-type") is None:
-            child_headers.fields.append(("Content-Type", "message/rfc822"))  # RFC 2046 5.1.5
+            child_headers.add("Content-Type", "message/rfc822")  # RFC 2046 5.1.5
         child = _make_part(
             raw, child_headers, child_id, body_start, body_end, depth + 1, errors, budget, hint
         )
