@@ -42,3 +42,18 @@ async def test_models_match_migrations(database: Database) -> None:
 
     async with database.engine.connect() as conn:
         assert await conn.run_sync(diff) == []
+
+
+def test_head_constant_matches_scripts() -> None:
+    from inboxsync.store.migrate import HEAD
+
+    assert head_revision() == HEAD
+
+
+async def test_ensure_current(empty_database: Database) -> None:
+    from inboxsync.store.migrate import ensure_current, is_current
+
+    assert not await is_current(empty_database)
+    await ensure_current(empty_database)
+    assert await is_current(empty_database)
+    await ensure_current(empty_database)  # a no-op now

@@ -9,12 +9,10 @@ from pathlib import Path
 import click
 
 from inboxsync.cli.options import load_settings, storage_options
-from inboxsync.core.accounts import ImapAccount
 from inboxsync.errors import InboxsyncError
-from inboxsync.runtime import Runtime
-from inboxsync.store import grants
-from inboxsync.store.migrate import upgrade
-from inboxsync.sync.imap.session import check_login
+
+# The database, IMAP and crypto modules are imported inside the commands: `inboxsync --help` and
+# `inboxsync version` stay quick.
 
 
 @click.group("grants")
@@ -44,6 +42,12 @@ def add(
     **fields: object,
 ) -> None:
     """Connect an account: the login is checked before anything is stored."""
+    from inboxsync.core.accounts import ImapAccount
+    from inboxsync.runtime import Runtime
+    from inboxsync.store import grants
+    from inboxsync.store.migrate import ensure_current
+    from inboxsync.sync.imap.session import check_login
+
     settings = load_settings(data_dir=data_dir, database_url=database_url)
     values = {k: v for k, v in fields.items() if v is not None}
     if email:
@@ -52,7 +56,7 @@ def add(
     async def run() -> str:
         runtime = Runtime.from_settings(settings)
         try:
-            await upgrade(runtime.db)
+            await ensure_current(runtime.db)
             account = ImapAccount.from_settings(
                 values, allow_plaintext_remote=settings.allow_plaintext_remote
             )
@@ -81,12 +85,16 @@ def add(
 @storage_options
 def list_(data_dir: Path | None, database_url: str | None, as_json: bool) -> None:
     """List the grants."""
+    from inboxsync.runtime import Runtime
+    from inboxsync.store import grants
+    from inboxsync.store.migrate import ensure_current
+
     settings = load_settings(data_dir=data_dir, database_url=database_url)
 
     async def run() -> list[dict[str, object]]:
         runtime = Runtime.from_settings(settings)
         try:
-            await upgrade(runtime.db)
+            await ensure_current(runtime.db)
             async with runtime.db.session() as session:
                 rows = await grants.list_(session, limit=100_000)
             return [
@@ -117,12 +125,16 @@ def list_(data_dir: Path | None, database_url: str | None, as_json: bool) -> Non
 @storage_options
 def remove(grant_id: str, data_dir: Path | None, database_url: str | None) -> None:
     """Remove a grant and its synced data."""
+    from inboxsync.runtime import Runtime
+    from inboxsync.store import grants
+    from inboxsync.store.migrate import ensure_current
+
     settings = load_settings(data_dir=data_dir, database_url=database_url)
 
     async def run() -> None:
         runtime = Runtime.from_settings(settings)
         try:
-            await upgrade(runtime.db)
+            await ensure_current(runtime.db)
             async with runtime.db.transaction() as session:
                 await grants.get(session, grant_id)
                 await grants.remove(session, grant_id)

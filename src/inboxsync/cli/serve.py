@@ -16,7 +16,7 @@ from inboxsync.api.app import create_app
 from inboxsync.config import Settings
 from inboxsync.runtime import Runtime
 from inboxsync.store import api_keys
-from inboxsync.store.migrate import upgrade
+from inboxsync.store.migrate import ensure_current
 from inboxsync.sync.deps import SyncDeps
 from inboxsync.sync.supervisor import Supervisor
 
@@ -54,7 +54,7 @@ class _Server(uvicorn.Server):
 async def serve(settings: Settings) -> None:
     runtime = Runtime.from_settings(settings)
     try:
-        await upgrade(runtime.db)
+        await ensure_current(runtime.db)
         created = await ensure_operator_key(runtime)
         if created:
             print(

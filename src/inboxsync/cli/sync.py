@@ -23,7 +23,7 @@ def sync_command(
     from inboxsync.errors import InboxsyncError
     from inboxsync.runtime import Runtime
     from inboxsync.store import grants
-    from inboxsync.store.migrate import upgrade
+    from inboxsync.store.migrate import ensure_current
     from inboxsync.sync.deps import SyncDeps
     from inboxsync.sync.imap.account import ImapGrantSync, PassSummary
 
@@ -35,7 +35,7 @@ def sync_command(
         total = PassSummary()
         ok = failed = 0
         try:
-            await upgrade(runtime.db)
+            await ensure_current(runtime.db)
             async with runtime.db.session() as session:
                 targets = [await grants.get(session, g) for g in grant_ids] or [
                     g for g in await grants.all_active(session) if g.provider == "imap"
