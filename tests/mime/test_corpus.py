@@ -116,7 +116,7 @@ def _email_key(address: str) -> str:
 def test_sample_agrees_with_email_package(parsed: list[tuple[bytes, ParsedMessage]]) -> None:
     """Every 10th message: the same decoded subject and addresses, where ``email`` does not fail."""
     compared = disagree = 0
-    report = []
+    report: list[object] = []
     for raw, message in parsed[::10]:
         try:
             stdlib = email.message_from_bytes(raw, policy=email.policy.default)

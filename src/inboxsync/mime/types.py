@@ -1,4 +1,4 @@
-"""The values the MIME layer returns: frozen dataclasses, no behaviour."""
+"""The values the MIME layer returns: frozen dataclasses."""
 
 from __future__ import annotations
 
