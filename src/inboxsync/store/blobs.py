@@ -49,6 +49,17 @@ def blob_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+FSYNC_EACH_BELOW = 8
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _syncfs(directory: Path) -> None:
     """Flush every dirty page of the filesystem holding ``directory`` (Linux), else ``os.sync``."""
     fd = os.open(directory, os.O_RDONLY)
@@ -127,11 +138,19 @@ class FileBlobStore:
     def _commit(self, pending: list[tuple[Path, Path]]) -> None:
         if not pending:
             return
+        if self.durable and len(pending) <= FSYNC_EACH_BELOW:
+            # A few files (new mail): fsync each; syncfs would also flush everyone else's writes.
+            for tmp, _ in pending:
+                _fsync_path(tmp)
         for tmp, final in pending:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
         if self.durable:
-            _syncfs(self.root)
+            if len(pending) <= FSYNC_EACH_BELOW:
+                for directory in {final.parent for _, final in pending}:
+                    _fsync_path(directory)
+            else:
+                _syncfs(self.root)
 
     def get(self, key: str) -> bytes:
         try:

@@ -31,6 +31,7 @@ from inboxsync.sync.imap.remap import remap_folder
 
 log = logging.getLogger(__name__)
 
+SMALL_DOWNLOAD = 20  # at most this many new messages are fetched without asking their sizes first
 BODY_ITEMS = ["FLAGS", "INTERNALDATE", "BODY.PEEK[]"]
 
 
@@ -192,7 +193,12 @@ async def download(
     condstore: bool,
 ) -> tuple[int, int]:
     """Fetch, parse and store these UIDs; returns (stored, skipped)."""
-    sizes = await _sizes(client, uids_newest_first)
+    if (
+        len(uids_newest_first) <= SMALL_DOWNLOAD
+    ):  # new mail from IDLE: skip the round trip for sizes
+        sizes = dict.fromkeys(uids_newest_first, 0)
+    else:
+        sizes = await _sizes(client, uids_newest_first)
     wanted = [uid for uid in uids_newest_first if uid in sizes]  # others vanished meanwhile
     batches = plan_batches(
         wanted, sizes, first=ctx.first_batch, count=ctx.batch_size, max_bytes=ctx.batch_bytes
