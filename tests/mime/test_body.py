@@ -24,3 +24,15 @@ def test_snippet() -> None:
     long = "word " * 100
     assert len(snippet(long)) <= 200 and snippet(long).endswith("word")
     assert snippet("\n" * 5000 + "late text") == "late text"
+
+
+def test_format_flowed() -> None:
+    from inboxsync.mime import parse
+    from inboxsync.mime.body import unflow
+
+    assert unflow("Hello this is \nflowed.\n> quoted \n> more\n\n-- \nsig", False) == (
+        "Hello this is flowed.\n> quoted more\n\n-- \nsig"
+    )
+    assert unflow("ab \ncd", True) == "abcd"
+    raw = b"Content-Type: text/plain; format=flowed\r\n\r\nsoft \r\nwrapped\r\n"
+    assert parse(raw).text == "soft wrapped\n"

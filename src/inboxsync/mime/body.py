@@ -199,6 +199,32 @@ def snippet(text: str, length: int = SNIPPET_LENGTH) -> str:
     return collapsed[: cut if cut > 0 else length].rstrip()
 
 
+def unflow(text: str, delsp: bool) -> str:
+    """RFC 3676 format=flowed: join soft-broken lines (ending in a space) of the same quote depth."""
+    out: list[str] = []
+    current: str | None = None
+    depth = 0
+    for line in text.split("\n"):
+        quote = len(line) - len(line.lstrip(">"))
+        body = line[quote:]
+        if body.startswith(" "):
+            body = body[1:]  # space-stuffing
+        if current is not None and quote == depth:
+            current += body
+        else:
+            if current is not None:
+                out.append(">" * depth + (" " if depth else "") + current)
+            current, depth = body, quote
+        if not body.endswith(" ") or body == "-- ":
+            out.append(">" * depth + (" " if depth else "") + current)
+            current = None
+        elif delsp:
+            current = current[:-1]
+    if current is not None:
+        out.append(">" * depth + (" " if depth else "") + current)
+    return "\n".join(out)
+
+
 def render(raw: bytes, shown: list[Part], errors: list[str]) -> tuple[str, str]:
     """(body HTML, plain text) of the shown parts, each bounded."""
     pieces: list[tuple[bool, str]] = []
@@ -208,6 +234,8 @@ def render(raw: bytes, shown: list[Part], errors: list[str]) -> tuple[str, str]:
             errors.append(f"body: longer than {MAX_BODY} characters; cut")
             break
         content = decode_text(raw, part, errors, limit=budget)
+        if part.content_type == "text/plain" and part.params.get("format", "").lower() == "flowed":
+            content = unflow(content, part.params.get("delsp", "").lower() == "yes")
         budget -= len(content)
         pieces.append((part.content_type == "text/html", content))
     if not pieces:
