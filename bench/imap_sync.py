@@ -42,7 +42,9 @@ def seed(server: Dovecot, limit: int | None) -> dict[str, int]:
     start = 0
     for i, (folder, share) in enumerate(FOLDERS):
         end = len(messages) if i == len(FOLDERS) - 1 else start + int(len(messages) * share)
-        server.seed_maildir(None, folder, messages[start:end], flags="S" if folder != "INBOX" else "")
+        server.seed_maildir(
+            None, folder, messages[start:end], flags="S" if folder != "INBOX" else ""
+        )
         counts[folder] = end - start
         start = end
     with server.admin() as admin:  # let Dovecot assign UIDs now, not during a measured run
