@@ -84,7 +84,7 @@ def parse(raw: bytes, *, internal_date: datetime | None = None) -> ParsedMessage
     date, from_header = _stage(
         draft, "date", (EPOCH, False), lambda: _date(top, internal_date, errors)
     )
-    layout = _stage(draft, "structure", Plan(), lambda: plan(draft.root) if draft.root else Plan())
+    layout = _stage(draft, "layout", Plan(), lambda: plan(draft.root) if draft.root else Plan())
     attachments: tuple[AttachmentInfo, ...] = _stage(
         draft, "attachments", (), lambda: _attachments(raw, layout.attachments)
     )
