@@ -10,10 +10,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from inboxsync.api.deps import RuntimeDep, SessionDep
-from inboxsync.api.views import schemas, serialize
+from inboxsync.api.views import responses, schemas
 from inboxsync.api.views.params import GrantDep, checked_id
 from inboxsync.mime import extract_part
 from inboxsync.store import queries
+from inboxsync.views import serialize
 
 router = APIRouter(tags=["attachments"], responses=schemas.errors_doc(400, 401, 404))
 
@@ -33,7 +34,7 @@ def content_disposition(filename: str | None, inline: bool) -> str:
 @router.get(
     "/v3/grants/{grant_id}/attachments/{attachment_id}",
     summary="Find an attachment's metadata",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.one_doc(
         schemas.AttachmentEnvelope, schemas.EXAMPLE_MESSAGE["attachments"][0]
     ),
@@ -44,11 +45,11 @@ async def find_attachment(
     session: SessionDep,
     attachment_id: str,
     message_id: MessageId,
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     row, _ = await queries.attachment_row(
         session, grant.id, checked_id("attachment", attachment_id), message_id
     )
-    return serialize.one(request, serialize.attachment(row))
+    return responses.one(request, serialize.attachment(row))
 
 
 @router.get(

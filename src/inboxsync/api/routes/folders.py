@@ -11,10 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from inboxsync.api.deps import SessionDep
-from inboxsync.api.views import schemas, serialize
+from inboxsync.api.views import responses, schemas
 from inboxsync.api.views.params import GrantDep, body_doc, parse_bool, parse_select, read_json
 from inboxsync.errors import InvalidRequest
 from inboxsync.store import actions, folders, listing
+from inboxsync.views import serialize
 
 router = APIRouter(tags=["folders"], responses=schemas.errors_doc(400, 401, 404))
 
@@ -33,7 +34,7 @@ def _token(page_token: str | None) -> int:
 @router.get(
     "/v3/grants/{grant_id}/folders",
     summary="List folders",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.many_doc(schemas.FolderList, schemas.EXAMPLE_FOLDER),
 )
 async def list_folders(
@@ -48,7 +49,7 @@ async def list_folders(
     ] = None,
     page_token: Annotated[str | None, Query(max_length=16)] = None,
     select: Annotated[str | None, Query(max_length=1000)] = None,
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     parse_bool("include_hidden_folders", include_hidden_folders)
     single = parse_bool("single_level", single_level)
     start = _token(page_token)
@@ -64,13 +65,13 @@ async def list_folders(
         for f in page
     ]
     more = start + size < len(rows)
-    return serialize.many(request, data, str(start + size) if more else None)
+    return responses.many(request, data, str(start + size) if more else None)
 
 
 @router.post(
     "/v3/grants/{grant_id}/folders",
     summary="Create a folder",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses={
         **schemas.one_doc(schemas.FolderEnvelope, schemas.EXAMPLE_FOLDER),
         **schemas.errors_doc(409, 413, 415),
@@ -79,7 +80,7 @@ async def list_folders(
 )
 async def create_folder(
     request: Request, grant: GrantDep, session: SessionDep
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     body = await read_json(request, schemas.FolderCreate)
     await session.commit()
     folder = await actions.create_folder(
@@ -92,13 +93,13 @@ async def create_folder(
     )
     await session.commit()
     counts = await listing.folder_counts(session, grant.id)
-    return serialize.one(request, serialize.folder(folder, counts.get(folder.id)))
+    return responses.one(request, serialize.folder(folder, counts.get(folder.id)))
 
 
 @router.get(
     "/v3/grants/{grant_id}/folders/{folder_id}",
     summary="Find a folder",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.one_doc(schemas.FolderEnvelope, schemas.EXAMPLE_FOLDER),
 )
 async def find_folder(
@@ -107,11 +108,11 @@ async def find_folder(
     session: SessionDep,
     folder_id: str,
     select: Annotated[str | None, Query(max_length=1000)] = None,
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     folder = await folders.get(session, grant.id, folder_id)
     counts = await listing.folder_counts(session, grant.id)
     data = serialize.folder(folder, counts.get(folder.id))
-    return serialize.one(
+    return responses.one(
         request, serialize.pick(data, parse_select(select), serialize.FOLDER_REQUIRED)
     )
 
@@ -119,7 +120,7 @@ async def find_folder(
 @router.put(
     "/v3/grants/{grant_id}/folders/{folder_id}",
     summary="Rename, move or recolour a folder",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses={
         **schemas.one_doc(schemas.FolderEnvelope, schemas.EXAMPLE_FOLDER),
         **schemas.errors_doc(409, 413, 415),
@@ -128,27 +129,27 @@ async def find_folder(
 )
 async def update_folder(
     request: Request, grant: GrantDep, session: SessionDep, folder_id: str
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     body = await read_json(request, schemas.FolderUpdate)
     await session.commit()
     folder = await folders.get(session, grant.id, folder_id)
     await actions.update_folder(session, folder, body.model_dump(exclude_unset=True))
     await session.commit()
     counts = await listing.folder_counts(session, grant.id)
-    return serialize.one(request, serialize.folder(folder, counts.get(folder.id)))
+    return responses.one(request, serialize.folder(folder, counts.get(folder.id)))
 
 
 @router.delete(
     "/v3/grants/{grant_id}/folders/{folder_id}",
     summary="Delete a folder (messages only there are deleted too)",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.DELETED_DOC,
 )
 async def delete_folder(
     request: Request, grant: GrantDep, session: SessionDep, folder_id: str
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     await session.commit()
     folder = await folders.get(session, grant.id, folder_id)
     await actions.delete_folder(session, folder, self_email=grant.email)
     await session.commit()
-    return serialize.deleted(request)
+    return responses.deleted(request)

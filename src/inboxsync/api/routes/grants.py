@@ -13,10 +13,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 
 from inboxsync.api.deps import PrincipalDep, RuntimeDep, SessionDep
-from inboxsync.api.views import schemas, serialize
+from inboxsync.api.views import responses, schemas
 from inboxsync.api.views.params import GrantDep, body_doc, read_json
 from inboxsync.errors import InvalidRequest
 from inboxsync.store import changes, grants, listing
+from inboxsync.views import serialize
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["grants"], responses=schemas.errors_doc(400, 401, 404))
@@ -25,7 +26,7 @@ router = APIRouter(tags=["grants"], responses=schemas.errors_doc(400, 401, 404))
 @router.get(
     "/v3/grants",
     summary="List the grants this key may see",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.many_doc(schemas.GrantList, schemas.EXAMPLE_GRANT),
 )
 async def list_grants(
@@ -42,7 +43,7 @@ async def list_grants(
     grant_status: Annotated[str | None, Query(max_length=16)] = None,
     ip: Annotated[str | None, Query(max_length=64)] = None,
     provider: Annotated[str | None, Query(max_length=32)] = None,
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     rows = await listing.grant_list(
         session,
         api_key_id=principal.api_key_id,
@@ -56,23 +57,23 @@ async def list_grants(
         grant_status=grant_status,
         provider=provider,
     )
-    return serialize.many(request, [serialize.grant(g) for g in rows], None)
+    return responses.many(request, [serialize.grant(g) for g in rows], None)
 
 
 @router.get(
     "/v3/grants/{grant_id}",
     summary="Find a grant (by id or email address)",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.one_doc(schemas.GrantEnvelope, schemas.EXAMPLE_GRANT),
 )
-async def find_grant(request: Request, grant: GrantDep) -> serialize.JsonBytes:
-    return serialize.one(request, serialize.grant(grant))
+async def find_grant(request: Request, grant: GrantDep) -> responses.JsonBytes:
+    return responses.one(request, serialize.grant(grant))
 
 
 @router.patch(
     "/v3/grants/{grant_id}",
     summary="Update a grant's settings",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses={
         **schemas.one_doc(schemas.GrantEnvelope, schemas.EXAMPLE_GRANT),
         **schemas.errors_doc(413, 415),
@@ -81,7 +82,7 @@ async def find_grant(request: Request, grant: GrantDep) -> serialize.JsonBytes:
 )
 async def update_grant(
     request: Request, grant: GrantDep, session: SessionDep
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     body = await read_json(request, schemas.GrantUpdate)
     if body.settings is not None:
         secret = [k for k in body.settings if serialize.public_settings({k: 1}) == {}]
@@ -93,18 +94,18 @@ async def update_grant(
         await grants.set_status(session, grant, last_error=grant.last_error)
         changes.record(session, grant.id, "grant", grant.id, "updated", ["settings"])
         await session.commit()
-    return serialize.one(request, serialize.grant(grant))
+    return responses.one(request, serialize.grant(grant))
 
 
 @router.delete(
     "/v3/grants/{grant_id}",
     summary="Delete a grant, its data and the blobs only it used",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.DELETED_DOC,
 )
 async def delete_grant(
     request: Request, grant: GrantDep, session: SessionDep, runtime: RuntimeDep
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     keys = await listing.blob_keys_of_grant(session, grant.id)
     await grants.remove(session, grant.id)
     await session.commit()
@@ -117,4 +118,4 @@ async def delete_grant(
 
     await anyio.to_thread.run_sync(_delete_blobs)
     log.info("grant %s deleted with %d blobs", grant.id, len(unused))
-    return serialize.deleted(request)
+    return responses.deleted(request)

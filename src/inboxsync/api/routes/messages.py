@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inboxsync.api.deps import RuntimeDep, SessionDep
 from inboxsync.api.pagination import check_limit, decode_cursor, encode_cursor
 from inboxsync.api.paths import path_id
-from inboxsync.api.views import schemas, serialize
+from inboxsync.api.views import responses, schemas
 from inboxsync.api.views.params import (
     GrantDep,
     body_doc,
@@ -31,6 +31,7 @@ from inboxsync.errors import InvalidRequest
 from inboxsync.mime import parse
 from inboxsync.runtime import Runtime
 from inboxsync.store import actions, queries
+from inboxsync.views import serialize
 
 router = APIRouter(tags=["messages"], responses=schemas.errors_doc(400, 401, 404))
 
@@ -132,7 +133,7 @@ async def expand(
 @router.get(
     "/v3/grants/{grant_id}/messages",
     summary="List messages, newest first",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.many_doc(schemas.MessageList, schemas.EXAMPLE_MESSAGE),
 )
 async def list_messages(
@@ -146,23 +147,23 @@ async def list_messages(
     fields: Fields = None,
     select: Annotated[str | None, Query(max_length=1000, description="Comma-separated")] = None,
     search_query_native: Annotated[str | None, Query(max_length=1000)] = None,
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     if search_query_native:
         raise InvalidRequest("search_query_native is not supported yet")
     size = check_limit(limit)
     after = decode_cursor("m", page_token)
     mode = check_fields(fields)
     if flt is None:
-        return serialize.many(request, [], None)
+        return responses.many(request, [], None)
     rows, next_key = await queries.message_page(session, grant.id, flt, size, after)
     data = await expand(session, runtime, rows, mode, parse_select(select))
-    return serialize.many(request, data, encode_cursor("m", next_key))
+    return responses.many(request, data, encode_cursor("m", next_key))
 
 
 @router.get(
     "/v3/grants/{grant_id}/messages/{message_id}",
     summary="Find a message",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.one_doc(schemas.MessageEnvelope, schemas.EXAMPLE_MESSAGE),
 )
 async def find_message(
@@ -173,17 +174,17 @@ async def find_message(
     message_id: str,
     fields: Fields = None,
     select: Annotated[str | None, Query(max_length=1000)] = None,
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     mid = checked_id("message", path_id(request, message_id))
     row = await queries.message_row(session, grant.id, mid)
     data = await expand(session, runtime, [row], check_fields(fields), parse_select(select))
-    return serialize.one(request, data[0])
+    return responses.one(request, data[0])
 
 
 @router.put(
     "/v3/grants/{grant_id}/messages/{message_id}",
     summary="Update a message (unread, starred, folders, metadata)",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses={
         **schemas.one_doc(schemas.MessageEnvelope, schemas.EXAMPLE_MESSAGE),
         **schemas.errors_doc(413, 415),
@@ -196,7 +197,7 @@ async def update_message(
     session: SessionDep,
     runtime: RuntimeDep,
     message_id: str,
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     mid = checked_id("message", path_id(request, message_id))
     body = await read_json(request, schemas.MessageUpdate)
     await session.commit()  # end the read snapshot before writing (SQLite upgrades badly)
@@ -213,20 +214,20 @@ async def update_message(
     await session.commit()
     row = await queries.message_row(session, grant.id, mid)
     data = await expand(session, runtime, [row])
-    return serialize.one(request, data[0])
+    return responses.one(request, data[0])
 
 
 @router.delete(
     "/v3/grants/{grant_id}/messages/{message_id}",
     summary="Delete a message (to the trash folder when there is one)",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.DELETED_DOC,
 )
 async def delete_message(
     request: Request, grant: GrantDep, session: SessionDep, message_id: str
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     mid = checked_id("message", path_id(request, message_id))
     await session.commit()
     await actions.delete_message(session, grant.id, mid, self_email=grant.email)
     await session.commit()
-    return serialize.deleted(request)
+    return responses.deleted(request)

@@ -17,7 +17,7 @@ from inboxsync.api.deps import RuntimeDep, SessionDep
 from inboxsync.api.pagination import check_limit, decode_cursor, encode_cursor
 from inboxsync.api.paths import path_id
 from inboxsync.api.routes.messages import Emails, Flag, Stamp, expand
-from inboxsync.api.views import schemas, serialize
+from inboxsync.api.views import responses, schemas
 from inboxsync.api.views.params import (
     GrantDep,
     body_doc,
@@ -30,6 +30,7 @@ from inboxsync.api.views.params import (
 from inboxsync.runtime import Runtime
 from inboxsync.store import actions, listing, queries
 from inboxsync.store.models import Thread
+from inboxsync.views import serialize
 
 router = APIRouter(tags=["threads"], responses=schemas.errors_doc(400, 401, 404))
 
@@ -103,7 +104,7 @@ async def expand_threads(
 @router.get(
     "/v3/grants/{grant_id}/threads",
     summary="List threads, most recent first",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.many_doc(schemas.ThreadList, schemas.EXAMPLE_THREAD),
 )
 async def list_threads(
@@ -115,20 +116,20 @@ async def list_threads(
     limit: Annotated[int | None, Query(ge=1, le=200, description="Default 50")] = None,
     page_token: Annotated[str | None, Query(max_length=512)] = None,
     select: Annotated[str | None, Query(max_length=1000)] = None,
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     size = check_limit(limit)
     after = decode_cursor("t", page_token)
     if flt is None:
-        return serialize.many(request, [], None)
+        return responses.many(request, [], None)
     rows, next_key = await listing.thread_page(session, grant.id, flt, size, after)
     data = await expand_threads(session, runtime, grant.id, rows, parse_select(select))
-    return serialize.many(request, data, encode_cursor("t", next_key))
+    return responses.many(request, data, encode_cursor("t", next_key))
 
 
 @router.get(
     "/v3/grants/{grant_id}/threads/{thread_id}",
     summary="Find a thread",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.one_doc(schemas.ThreadEnvelope, schemas.EXAMPLE_THREAD),
 )
 async def find_thread(
@@ -138,17 +139,17 @@ async def find_thread(
     runtime: RuntimeDep,
     thread_id: str,
     select: Annotated[str | None, Query(max_length=1000)] = None,
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     tid = checked_id("thread", path_id(request, thread_id))
     thread = await listing.get_thread(session, grant.id, tid)
     data = await expand_threads(session, runtime, grant.id, [thread], parse_select(select))
-    return serialize.one(request, data[0])
+    return responses.one(request, data[0])
 
 
 @router.put(
     "/v3/grants/{grant_id}/threads/{thread_id}",
     summary="Update every message of a thread (unread, starred, folders)",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses={
         **schemas.one_doc(schemas.ThreadEnvelope, schemas.EXAMPLE_THREAD),
         **schemas.errors_doc(413, 415),
@@ -161,7 +162,7 @@ async def update_thread(
     session: SessionDep,
     runtime: RuntimeDep,
     thread_id: str,
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     tid = checked_id("thread", path_id(request, thread_id))
     body = await read_json(request, schemas.ThreadUpdate)
     await listing.get_thread(session, grant.id, tid)
@@ -181,18 +182,18 @@ async def update_thread(
     session.expunge_all()
     thread = await listing.get_thread(session, grant.id, tid)
     data = await expand_threads(session, runtime, grant.id, [thread])
-    return serialize.one(request, data[0])
+    return responses.one(request, data[0])
 
 
 @router.delete(
     "/v3/grants/{grant_id}/threads/{thread_id}",
     summary="Delete every message of a thread (to the trash folder when there is one)",
-    response_class=serialize.JsonBytes,
+    response_class=responses.JsonBytes,
     responses=schemas.DELETED_DOC,
 )
 async def delete_thread(
     request: Request, grant: GrantDep, session: SessionDep, thread_id: str
-) -> serialize.JsonBytes:
+) -> responses.JsonBytes:
     tid = checked_id("thread", path_id(request, thread_id))
     await listing.get_thread(session, grant.id, tid)
     mids = await listing.thread_message_ids(session, grant.id, tid)
@@ -200,4 +201,4 @@ async def delete_thread(
     for mid in mids:
         await actions.delete_message(session, grant.id, mid, self_email=grant.email)
     await session.commit()
-    return serialize.deleted(request)
+    return responses.deleted(request)

@@ -1,5 +1,6 @@
-"""Rows -> Nylas v3 objects as plain dicts, and JSON bytes without FastAPI's encoder.
+"""Rows -> Nylas v3 objects as plain dicts: the JSON the API serves and webhooks carry.
 
+A neutral module at store level so that ``api`` and ``events`` both build objects the same way.
 Plain dicts keep list pages cheap; :mod:`inboxsync.api.views.schemas` documents the same shapes.
 Every object carries ``id``, ``grant_id`` and ``object`` whatever ``select`` asks for (nylas-v3.md §4).
 """
@@ -7,14 +8,9 @@ Every object carries ``id``, ``grant_id`` and ``object`` whatever ``select`` ask
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
-
-from inboxsync.api.envelope import request_id_of
 from inboxsync.store.listing import FolderCounts, ThreadMembers
 from inboxsync.store.models import Folder, Grant, Thread
 
@@ -30,30 +26,6 @@ THREAD_REQUIRED = ALWAYS | {
 }
 FOLDER_REQUIRED = ALWAYS | {"name"}
 SECRET_WORDS = ("password", "secret", "token", "credential")
-
-
-class JsonBytes(JSONResponse):
-    """JSON already encoded to bytes (a JSONResponse subclass so that OpenAPI documents JSON)."""
-
-    def render(self, content: Any) -> bytes:
-        return content if isinstance(content, bytes) else super().render(content)
-
-
-def render(payload: dict[str, Any], status: int = 200) -> JsonBytes:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return JsonBytes(body, status_code=status)
-
-
-def one(request: Request, data: dict[str, Any], status: int = 200) -> JsonBytes:
-    return render({"request_id": request_id_of(request), "data": data}, status)
-
-
-def many(request: Request, data: list[dict[str, Any]], next_cursor: str | None) -> JsonBytes:
-    return render({"request_id": request_id_of(request), "data": data, "next_cursor": next_cursor})
-
-
-def deleted(request: Request) -> JsonBytes:
-    return render({"request_id": request_id_of(request), "data": {"status": "success"}})
 
 
 def pick(
