@@ -17,6 +17,7 @@ code under test does not use them, start with ``rawlog=True`` and read ``Dovecot
 from __future__ import annotations
 
 import atexit
+import contextlib
 import grp
 import os
 import pwd
@@ -139,6 +140,24 @@ def _split_commands(rawlog: bytes) -> list[str]:
     if current.strip():
         commands.append(current.decode("utf-8", "replace"))
     return commands
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, read from /proc (children first found, then theirs)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
 
 
 class DovecotError(RuntimeError):
@@ -405,7 +424,13 @@ namespace inbox {{
         _RUNNING.discard(self)
         if proc is None or proc.poll() is not None:
             return
+        # Dovecot leaves its imap processes serving open connections when the master stops; a stopped
+        # server must look stopped to its clients, as after a crash or a network outage.
+        children = _descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
