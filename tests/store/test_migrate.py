@@ -36,8 +36,14 @@ async def test_models_match_migrations(database: Database) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    def modelled(name: str | None, type_: str, _parent: object) -> bool:
+        # The full-text index (migration 0002) is dialect-specific DDL with no model: FTS5 virtual
+        # table, its shadow tables and external-content table on SQLite, tsvector/GIN on PostgreSQL.
+        return not (type_ == "table" and (name or "").startswith("search_"))
+
     def diff(conn: object) -> list[object]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})  # type: ignore[arg-type]  # sync Connection from run_sync
+        opts = {"compare_type": True, "include_name": modelled}
+        context = MigrationContext.configure(conn, opts=opts)  # type: ignore[arg-type]  # sync Connection from run_sync
         return list(compare_metadata(context, Base.metadata))
 
     async with database.engine.connect() as conn:

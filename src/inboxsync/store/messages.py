@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.core.ids import new_id
-from inboxsync.store import changes, threads
+from inboxsync.store import changes, fts, threads
 from inboxsync.store.models import Attachment, Folder, Message, MessageFolder, table_of
 from inboxsync.store.records import IngestResult, NewMessage, Placement, flag_state
 from inboxsync.store.upsert import upsert
@@ -89,6 +89,7 @@ async def ingest(
     message_rows: list[dict[str, object]] = []
     attachment_rows: list[dict[str, object]] = []
     created: list[str] = []
+    search_docs: list[fts.SearchDoc] = []
     for m, p in fresh:
         if m.sha256 in known:  # the same bytes twice in one batch
             continue
@@ -97,6 +98,7 @@ async def ingest(
         created.append(mid)
         thread_id = assigner.assign(m, m.provider_thread_id)
         message_rows.append(_message_row(grant_id, mid, thread_id, m, p, now))
+        search_docs.append(fts.of_new(grant_id, mid, m))  # full-text index, same transaction
         for a in m.attachments:
             attachment_rows.append(
                 {
@@ -117,6 +119,7 @@ async def ingest(
         await session.execute(table_of(Message).insert(), message_rows)
     if attachment_rows:
         await session.execute(table_of(Attachment).insert(), attachment_rows)
+    await fts.index(session, search_docs)
 
     created_set = set(created)
     placements = [
