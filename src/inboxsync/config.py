@@ -37,6 +37,17 @@ class Settings(BaseSettings):
         default=True, description="fsync blobs before the rows that name them commit."
     )
     log_level: str = "INFO"
+    google_client_id: str | None = Field(default=None, description="OAuth client id for Gmail.")
+    google_client_secret: SecretStr | None = Field(default=None, description="Its secret.")
+    google_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token", description="Google's OAuth token endpoint."
+    )
+    google_api_url: str = Field(
+        default="https://gmail.googleapis.com", description="Base URL of the Gmail API."
+    )
+    google_push_token: SecretStr | None = Field(
+        default=None, description="Shared secret (?token=) that Pub/Sub push requests must carry."
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``<data_dir>/inboxsync.db`` on SQLite."""
