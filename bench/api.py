@@ -1,0 +1,303 @@
+"""API benchmark: list pages, filtered lists and finds on a 100,000-message grant, against the floor.
+
+    .venv/bin/python bench/api.py                  # SQLite and PostgreSQL
+    .venv/bin/python bench/api.py --db sqlite --duration 5
+
+The grant is built once from the SpamAssassin corpus (headers of one message recombined with the body of
+another, unique content hashes and Message-IDs) into ``.cache/bench-api/`` (SQLite file, or the
+PostgreSQL database ``inboxsync_bench_api``). The server is one uvicorn process (``serve`` below);
+the load comes from ``wrk`` (Debian package) in another process: concurrency 16, one thread.
+The floor is the same server answering a constant 50-message page through the same auth, envelope
+and JSON encoding, without touching the database. Keyset pages mean the last page costs what the
+first does; the ``first``/``last`` rows show it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from fastapi import Request
+from fastapi.responses import Response
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from inboxsync.api.deps import PrincipalDep  # noqa: E402
+from inboxsync.mime import parse  # noqa: E402
+from inboxsync.store import folders, grants, messages  # noqa: E402
+from inboxsync.store.migrate import upgrade  # noqa: E402
+from inboxsync.store.records import NewMessage, Placement  # noqa: E402
+from inboxsync.sync.convert import to_new_message  # noqa: E402
+from tests.compat.harness import OPERATOR_KEY, make_runtime  # noqa: E402
+from tests.support.corpus import corpus_paths  # noqa: E402
+
+CACHE = ROOT / ".cache" / "bench-api"
+TOTAL = 100_000
+PG_ADMIN = os.environ.get("INBOXSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_NAME = "inboxsync_bench_api"
+BASE_TIME = 1_500_000_000
+
+
+def pg_url() -> str:
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{PG_NAME}"
+
+
+def data_dir(db: str) -> Path:
+    return CACHE / db
+
+
+def database_url(db: str) -> str | None:
+    return pg_url() if db == "postgresql" else None
+
+
+def corpus() -> list[tuple[bytes, NewMessage]]:
+    out = []
+    for path in corpus_paths():
+        raw = path.read_bytes()
+        out.append((raw, to_new_message(parse(raw), hashlib.sha256(raw).hexdigest())))
+    return out
+
+
+def variant(k: int, base: list[tuple[bytes, NewMessage]]) -> NewMessage:
+    head = base[k % len(base)][1]
+    body = base[(k * 7919) % len(base)][1]
+    return replace(
+        head,
+        sha256=hashlib.sha256(f"bench {k} {head.sha256}".encode()).hexdigest(),
+        received_at=BASE_TIME + k * 60,
+        message_id_header=f"<bench-{k}@inboxsync.test>",
+        in_reply_to=f"<bench-{k - 1}@inboxsync.test>" if k % 4 else None,
+        references=(f"<bench-{k - 1}@inboxsync.test>",) if k % 4 else (),
+        body=body.body,
+        snippet=body.snippet,
+    )
+
+
+async def build(db: str) -> None:
+    """Build the 100,000-message grant once (marker file ``built`` in the data dir)."""
+    directory = data_dir(db)
+    if (directory / "built").exists():
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    if db == "postgresql":
+        conn = await asyncpg.connect(PG_ADMIN)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{PG_NAME}"')
+        await conn.close()
+    else:
+        (directory / "inboxsync.db").unlink(missing_ok=True)
+    runtime = make_runtime(directory, database_url(db))
+    started = time.monotonic()
+    await upgrade(runtime.db)
+    base = corpus()
+    runtime.blobs.put_many(raw for raw, _ in base)
+    async with runtime.db.transaction() as s:
+        grant = await grants.create(
+            s,
+            provider="imap",
+            email="bench@example.com",
+            settings={},
+            sealed_credentials=b"x",
+            api_key_id=None,
+        )
+        made = {
+            role: folders.create(
+                s, grant.id, path=name, name=name, delimiter="/", role=role, attributes=[]
+            )
+            for name, role in (("INBOX", "inbox"), ("Archive", "archive"), ("Trash", "trash"))
+        }
+    for start in range(0, TOTAL, 2000):
+        by_folder: dict[str, list[tuple[NewMessage, Placement]]] = {r: [] for r in made}
+        for k in range(start, min(start + 2000, TOTAL)):
+            role = "inbox" if k % 10 < 6 else "archive" if k % 10 < 9 else "trash"
+            flags = tuple(f for f, on in (("\\Seen", k % 3 != 0), ("\\Flagged", k % 17 == 0)) if on)
+            by_folder[role].append((variant(k, base), Placement(uid=k + 1, flags=flags)))
+        async with runtime.db.transaction() as s:
+            for role, batch in by_folder.items():
+                await messages.ingest(s, grant.id, made[role].id, batch)
+        print(
+            f"  {db}: {min(start + 2000, TOTAL)} messages ({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
+    await runtime.close()
+    (directory / "built").write_text(json.dumps({"grant_id": grant.id}))
+
+
+def serve(db: str, port: int) -> None:
+    """The server process: the app plus ``/bench/floor``."""
+    import uvicorn
+
+    from inboxsync.api.app import create_app
+    from inboxsync.api.envelope import request_id_of
+    from inboxsync.api.views.schemas import EXAMPLE_MESSAGE
+
+    runtime = make_runtime(data_dir(db), database_url(db))
+    app = create_app(runtime)
+    page = [{**EXAMPLE_MESSAGE, "id": f"{i:026d}", "body": "x" * 2000} for i in range(50)]
+
+    @app.get("/bench/floor")
+    async def floor(request: Request, principal: PrincipalDep) -> Response:
+        # The routes' own encoding: a fresh envelope, json.dumps to bytes, no FastAPI encoder.
+        payload = {"request_id": request_id_of(request), "data": [dict(m) for m in page]}
+        body = json.dumps(
+            {**payload, "next_cursor": "bS4xLjAx"}, ensure_ascii=False, separators=(",", ":")
+        )
+        return Response(body.encode(), media_type="application/json")
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def wrk(base: str, urls: list[str], duration: int, connections: int = 16) -> dict[str, float]:
+    script = "\n".join(
+        [
+            "local paths = {" + ",".join(json.dumps(u) for u in urls) + "}",
+            "local i = 0",
+            f'wrk.headers["Authorization"] = "Bearer {OPERATOR_KEY}"',
+            "request = function() i = i % #paths + 1; return wrk.format(nil, paths[i]) end",
+            "done = function(summary, latency, requests)",
+            '  io.write(string.format("RESULT %f %f %f %d %d\\n", latency:percentile(50), '
+            "latency:percentile(95), summary.requests / (summary.duration / 1e6), "
+            "summary.errors.status, summary.requests))",
+            "end",
+        ]
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", fh.name, base],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(fh.name)
+    match = re.search(r"RESULT (\S+) (\S+) (\S+) (\d+) (\d+)", out)
+    if match is None:
+        raise RuntimeError(out)
+    p50, p95, rps, errors, requests = match.groups()
+    return {
+        "p50_ms": float(p50) / 1000,
+        "p95_ms": float(p95) / 1000,
+        "rps": float(rps),
+        "errors": int(errors),
+        "requests": int(requests),
+    }
+
+
+def scenarios(base: str, grant_id: str) -> dict[str, list[str]]:
+    """URL lists per scenario (absolute), collected through the API itself."""
+    h = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    g = f"{base}/v3/grants/{grant_id}"
+    tokens: list[str] = []
+    token = None
+    with httpx.Client(headers=h, timeout=60) as c:
+        while True:  # walk every page once, keep every token (the whole mailbox, 2,000 pages)
+            params: dict[str, Any] = {"limit": 50, "select": "id"}
+            if token:
+                params["page_token"] = token
+            body = c.get(f"{g}/messages", params=params).raise_for_status().json()
+            token = body["next_cursor"]
+            if not token:
+                break
+            tokens.append(token)
+        ids = [m["id"] for m in c.get(f"{g}/messages", params={"limit": 200}).json()["data"]]
+        sender = c.get(f"{g}/messages", params={"limit": 1}).json()["data"][0]["from"][0]["email"]
+    step = max(1, len(tokens) // 200)
+    return {
+        "floor": [f"{base}/bench/floor"],
+        "list": [f"{g}/messages?limit=50"]
+        + [f"{g}/messages?limit=50&page_token={t}" for t in tokens[::step]],
+        "first page": [f"{g}/messages?limit=50"],
+        "last page": [f"{g}/messages?limit=50&page_token={tokens[-1]}"],
+        "filtered": [
+            f"{g}/messages?limit=50&in=inbox",
+            f"{g}/messages?limit=50&unread=True",
+            f"{g}/messages?limit=50&in=archive&starred=False",
+            f"{g}/messages?limit=50&from={sender}",
+            f"{g}/messages?limit=50&in=inbox&page_token={tokens[len(tokens) // 2]}",
+        ],
+        "find": [f"{g}/messages/{i}" for i in ids],
+        "threads": [f"{g}/threads?limit=50"],
+    }
+
+
+def run(db: str, duration: int) -> list[dict[str, Any]]:
+    asyncio.run(build(db))
+    grant_id = json.loads((data_dir(db) / "built").read_text())["grant_id"]
+    from tests.support.ports import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "serve", "--db", db, "--port", str(port)])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        urls = scenarios(base, grant_id)
+        results = []
+        for name, absolute in urls.items():
+            paths = [u[len(base) :] for u in absolute]
+            wrk(base, paths, 2)  # warm up
+            r = wrk(base, paths, duration)
+            results.append({"db": db, "scenario": name, **r})
+        return results
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", nargs="?", default="bench", choices=["bench", "serve", "build"])
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--duration", type=int, default=10)
+    args = parser.parse_args()
+    if args.command == "serve":
+        serve(args.db, args.port)
+        return
+    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    if args.command == "build":
+        for db in dbs:
+            asyncio.run(build(db))
+        return
+    print(
+        f"{'db':<11}{'scenario':<12}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p95/floor':>11}{'errors':>8}"
+    )
+    for db in dbs:
+        results = run(db, args.duration)
+        floor = next(r for r in results if r["scenario"] == "floor")
+        for r in results:
+            ratio = r["p95_ms"] / floor["p95_ms"]
+            print(
+                f"{db:<11}{r['scenario']:<12}{r['rps']:>8.0f}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}"
+                f"{ratio:>10.2f}x{r['errors']:>8}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
