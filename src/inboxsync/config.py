@@ -30,6 +30,21 @@ class Settings(BaseSettings):
         default=None, description="Base64 key (32 bytes) encrypting credentials at rest."
     )
     webhook_allow_private: bool = False
+    application_id: str = Field(
+        default="inboxsync", description="``data.application_id`` of webhook notifications."
+    )
+    change_retention_days: float = Field(
+        default=7.0, gt=0, description="How long the change log (stream cursors) is kept."
+    )
+    webhook_retry_base: float = Field(
+        default=10.0, gt=0, description="Seconds before the first webhook retry (doubles each time)."
+    )
+    webhook_retry_cap: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts of a notification."
+    )
+    webhook_retry_hours: float = Field(
+        default=72.0, gt=0, description="Failing this long marks a webhook destination failed."
+    )
     allow_plaintext_remote: bool = Field(
         default=False, description="Allow IMAP/SMTP without TLS to hosts other than loopback."
     )

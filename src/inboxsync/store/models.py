@@ -266,3 +266,57 @@ class Action(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class Webhook(Base):
+    """A webhook destination (Nylas v3); its secret is sealed at rest."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    api_key_id: Mapped[str | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )  # None: the operator's (every grant); else the grants of that key
+    description: Mapped[str | None] = mapped_column(Text)
+    webhook_url: Mapped[str] = mapped_column(Text)
+    trigger_types: Mapped[list[Any]] = mapped_column(default=list)
+    notification_email_addresses: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_updated_at: Mapped[int] = mapped_column(BigInteger)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    failing_since: Mapped[float | None] = mapped_column(Float)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebhookDelivery(Base):
+    """The webhook outbox: one notification for one destination, deleted once delivered."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(64))  # the payload's ``id``: stable on retries
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    grant_id: Mapped[str] = mapped_column(String(32))
+    change_id: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    time: Mapped[int] = mapped_column(BigInteger)
+    object_json: Mapped[str] = mapped_column(Text)  # ``data.object`` as encoded JSON
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)
+    first_failed_at: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventCursor(Base):
+    """Named positions in the change log: how far it was fanned out, up to where it was pruned."""
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[float] = mapped_column(Float)
