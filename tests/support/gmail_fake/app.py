@@ -50,6 +50,7 @@ class Fault:
     reason: str
     path_contains: str
     count: int
+    skip: int = 0
 
 
 @dataclass
@@ -57,9 +58,9 @@ class Quota:
     level: float = PER_MINUTE
     updated: float = field(default_factory=time.monotonic)
 
-    def take(self, units: int, per_minute: float) -> bool:
+    def take(self, units: int, per_minute: float, window: float = 60.0) -> bool:
         now = time.monotonic()
-        self.level = min(per_minute, self.level + (now - self.updated) * per_minute / 60.0)
+        self.level = min(per_minute, self.level + (now - self.updated) * per_minute / window)
         self.updated = now
         if self.level < units:
             return False
@@ -73,6 +74,7 @@ class GmailFake:
     def __init__(self, *, latency: float = 0.0, quota_per_minute: float = PER_MINUTE) -> None:
         self.latency = latency
         self.quota_per_minute = quota_per_minute
+        self.quota_window = 60.0  # seconds in which quota_per_minute refills (tests shrink it)
         self.throttle_status = 429
         self.token_ttl = 3599
         self.users: dict[str, Mailbox] = {}
@@ -104,14 +106,24 @@ class GmailFake:
         self.access_tokens.clear()
 
     def inject(
-        self, status: int, *, reason: str = "", path_contains: str = "", count: int = 1
+        self,
+        status: int,
+        *,
+        reason: str = "",
+        path_contains: str = "",
+        count: int = 1,
+        skip: int = 0,
     ) -> None:
-        """The next ``count`` requests (or batch parts) whose path contains ``path_contains`` fail."""
-        self.faults.append(Fault(status, reason, path_contains, count))
+        """After ``skip`` matching calls, the next ``count`` calls (requests or batch parts) whose path
+        contains ``path_contains`` fail with ``status``."""
+        self.faults.append(Fault(status, reason, path_contains, count, skip))
 
     def _fault(self, path: str) -> ApiError | None:
         for fault in self.faults:
             if fault.count > 0 and fault.path_contains in path:
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 fault.count -= 1
                 reason = fault.reason or {429: "rateLimitExceeded", 500: "backendError"}.get(
                     fault.status, "failed"
@@ -189,7 +201,7 @@ class GmailFake:
 
     def _charge(self, email: str, units: int) -> None:
         quota = self.quotas.setdefault(email, Quota(level=self.quota_per_minute))
-        if not quota.take(units, self.quota_per_minute):
+        if not quota.take(units, self.quota_per_minute, self.quota_window):
             self.throttled += 1
             if self.throttle_status == 403:
                 raise ApiError(403, "userRateLimitExceeded", "User-rate limit exceeded")
