@@ -1,0 +1,292 @@
+"""Search pages: a boolean expression of text terms and filters -> one keyset page of messages.
+
+The expression types below are what ``search/plan.py`` produces; text is normalised here with
+:func:`inboxsync.store.fts.tokens`, like the index. Flags, folders, dates and sizes are conditions on
+``messages``/``message_folders``, never the text index.
+
+SQLite: the conjunction of text terms that FTS5 can express (``{sender} : "alice"``, ``a OR b``,
+``a NOT b``) drives the query in FTS5's own rowid order, which is newest first (see ``store/fts.py``);
+everything else filters the joined rows; a query with no such term walks ``search_docs`` backwards.
+PostgreSQL: a ``tsquery`` implied by the expression narrows through the GIN index (or the planner walks
+``(grant_id, received_at)`` when the terms are common), the exact expression rechecks the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    column,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+    true,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
+
+from inboxsync.store import fts
+from inboxsync.store.models import Message, MessageFolder
+
+FIELD_NAMES = ("subject", "sender", "to_addr", "cc_addr", "bcc_addr", "filename")
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    """Text that must occur (as a phrase when it has several tokens); in one field, or anywhere."""
+
+    value: str
+    field: str | None = None
+
+    @property
+    def tokens(self) -> list[str]:
+        return fts.tokens(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    column: Literal["unread", "starred", "has_attachments"]
+    value: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InFolders:
+    folder_ids: tuple[str, ...]  # empty: nothing matches (an unknown folder)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    after: int | None = None  # received_at >= after
+    before: int | None = None  # received_at < before
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    larger: int | None = None
+    smaller: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class All:
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Any_:
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Exclude:
+    item: Expr
+
+
+Expr = Words | Flag | InFolders | Received | Size | All | Any_ | Exclude
+
+docs = table("search_docs", column("docid", Integer), column("message_id", String))
+fts_table = table("search_fts", column("rowid", Integer), column("search_fts", String))
+pg_docs = table(
+    "search_docs",
+    column("message_id", String),
+    column("grant_id", String),
+    column("received_at", BigInteger),
+    column("doc", TSVECTOR),
+    *(column(f, TSVECTOR) for f in FIELD_NAMES),
+)
+
+
+def conjuncts(expr: Expr) -> list[Expr]:
+    return list(expr.items) if isinstance(expr, All) else [expr]
+
+
+def _common(node: Expr) -> ColumnElement[bool] | None:
+    """The condition of a filter node (the same on both backends), or None for other nodes."""
+    if isinstance(node, Flag):
+        col = {"unread": Message.unread, "starred": Message.starred}.get(
+            node.column, Message.has_attachments
+        )
+        return col.is_(node.value)
+    if isinstance(node, InFolders):
+        if not node.folder_ids:
+            return false()
+        return exists().where(
+            MessageFolder.message_id == Message.id,
+            MessageFolder.folder_id.in_(list(node.folder_ids)),
+        )
+    if isinstance(node, Size):
+        terms = []
+        if node.larger is not None:
+            terms.append(Message.size > node.larger)
+        if node.smaller is not None:
+            terms.append(Message.size < node.smaller)
+        return and_(true(), *terms)
+    return None
+
+
+# --- SQLite: FTS5 -------------------------------------------------------------------------------
+
+
+def fts5_match(node: Expr) -> str | None:
+    """The FTS5 query for ``node`` when FTS5 can express it exactly on its own, else None."""
+    if isinstance(node, Words):
+        tokens = node.tokens
+        if not tokens:
+            return None
+        phrase = '"' + " ".join(tokens) + '"'
+        return f"{{{node.field}}} : {phrase}" if node.field else phrase
+    if isinstance(node, Any_):
+        parts = [fts5_match(i) for i in node.items]
+        if not parts or any(p is None for p in parts):
+            return None
+        return "(" + " OR ".join(p for p in parts if p) + ")"
+    if isinstance(node, All):
+        return fts5_conjunction(list(node.items))[0] if node.items else None
+    return None
+
+
+def fts5_conjunction(items: list[Expr]) -> tuple[str | None, list[Expr]]:
+    """Split a conjunction into one FTS5 query and the items it leaves for SQL."""
+    positive: list[str] = []
+    negative: list[str] = []
+    rest: list[Expr] = []
+    for item in items:
+        inner = fts5_match(item.item) if isinstance(item, Exclude) else None
+        if inner is not None:
+            negative.append(inner)
+            continue
+        match = None if isinstance(item, Exclude) else fts5_match(item)
+        if match is None:
+            rest.append(item)
+        else:
+            positive.append(match)
+    if not positive:
+        return None, items
+    query = "(" + " AND ".join(positive) + ")" + "".join(f" NOT {n}" for n in negative)
+    return query, rest
+
+
+def sqlite_condition(node: Expr) -> ColumnElement[bool]:
+    """An exact SQL condition on ``messages m`` / ``search_docs d`` for any node."""
+    common = _common(node)
+    if common is not None:
+        return common
+    if isinstance(node, Words):
+        match = fts5_match(node)
+        if match is None:
+            return true()
+        hits = select(fts_table.c.rowid).where(fts_table.c.search_fts.op("MATCH")(match))
+        return docs.c.docid.in_(hits)
+    if isinstance(node, Received):
+        terms = []
+        if node.after is not None:
+            terms.append(docs.c.docid >= fts.docid_floor(node.after))
+        if node.before is not None:
+            terms.append(docs.c.docid < fts.docid_floor(node.before))
+        return and_(true(), *terms)
+    if isinstance(node, All):
+        return and_(true(), *(sqlite_condition(i) for i in node.items))
+    if isinstance(node, Any_):
+        return or_(false(), *(sqlite_condition(i) for i in node.items))
+    assert isinstance(node, Exclude)
+    return not_(sqlite_condition(node.item))
+
+
+# --- PostgreSQL: tsvector -----------------------------------------------------------------------
+
+
+def _tsphrase(tokens: list[str]) -> str:
+    return " <-> ".join(f"'{t}'" for t in tokens)
+
+
+def _free_text(node: Expr) -> bool:
+    """Whether ``doc @@ tsquery(node)`` is exactly ``node`` (free words, and/or/not of them)."""
+    if isinstance(node, Words):
+        return node.field is None and bool(node.tokens)
+    if isinstance(node, All | Any_):
+        return bool(node.items) and all(_free_text(i) for i in node.items)
+    if isinstance(node, Exclude):
+        return _free_text(node.item)
+    return False
+
+
+def tsquery_of(node: Expr) -> str | None:
+    """A tsquery every match of ``node`` satisfies on ``doc`` (for the GIN index), or None."""
+    if isinstance(node, Words):
+        tokens = node.tokens
+        return f"({_tsphrase(tokens)})" if tokens else None
+    if isinstance(node, All):
+        found = [p for p in (tsquery_of(i) for i in node.items) if p is not None]
+        return "(" + " & ".join(found) + ")" if found else None
+    if isinstance(node, Any_):
+        parts = [tsquery_of(i) for i in node.items]
+        if not parts or any(p is None for p in parts):
+            return None
+        return "(" + " | ".join(p for p in parts if p) + ")"
+    if isinstance(node, Exclude) and _free_text(node.item):
+        inner = tsquery_of(node.item)
+        return f"!{inner}" if inner else None
+    return None
+
+
+def _ts(query: str) -> ColumnElement[Any]:
+    return literal(query).cast(TSQUERY)
+
+
+def pg_condition(node: Expr) -> ColumnElement[bool]:
+    """An exact SQL condition on ``messages m`` / ``search_docs s`` for any node."""
+    common = _common(node)
+    if common is not None:
+        return common
+    if isinstance(node, Words):
+        tokens = node.tokens
+        if not tokens:
+            return true()
+        vector = pg_docs.c[node.field] if node.field else pg_docs.c.doc
+        return vector.op("@@")(_ts(_tsphrase(tokens)))
+    if isinstance(node, Received):
+        terms = []
+        if node.after is not None:
+            terms.append(pg_docs.c.received_at >= node.after)
+        if node.before is not None:
+            terms.append(pg_docs.c.received_at < node.before)
+        return and_(true(), *terms)
+    if isinstance(node, All):
+        return and_(true(), *(pg_condition(i) for i in node.items))
+    if isinstance(node, Any_):
+        return or_(false(), *(pg_condition(i) for i in node.items))
+    assert isinstance(node, Exclude)
+    return not_(pg_condition(node.item))
+
+
+def pg_where(expr: Expr) -> tuple[list[ColumnElement[bool]], str | None]:
+    """The WHERE terms for ``expr``: the GIN-usable tsquery (also returned, for ranking) + rechecks."""
+    query = tsquery_of(expr)
+    terms: list[ColumnElement[bool]] = []
+    if query is not None:
+        terms.append(pg_docs.c.doc.op("@@")(_ts(query)))
+    terms += [pg_condition(i) for i in conjuncts(expr) if not _free_text(i)]
+    return terms, query
+
+
+def keyset_after(sort: ColumnElement[Any], ident: ColumnElement[Any], key: tuple[int, str]) -> Any:
+    return tuple_(sort, ident) < tuple_(literal(key[0]), literal(key[1]))
+
+
+def rank_sqlite() -> ColumnElement[Any]:
+    return func.bm25(literal_column("search_fts"), 10.0, 5.0, 3.0, 3.0, 3.0, 3.0, 1.0)
+
+
+def pg_rank(query: str) -> ColumnElement[Any]:
+    return func.ts_rank(pg_docs.c.doc, _ts(query))
