@@ -12,6 +12,7 @@ from inboxsync.api.envelope import request_id_of
 from inboxsync.api.paths import BodyLimitMiddleware, RawPathMiddleware
 from inboxsync.api.routes import (
     attachments,
+    changes,
     connect,
     folders,
     grants,
@@ -19,6 +20,7 @@ from inboxsync.api.routes import (
     messages,
     sync_status,
     threads,
+    webhooks,
 )
 from inboxsync.runtime import Runtime
 
@@ -48,4 +50,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(RawPathMiddleware)
     app.include_router(connect.router)
     app.include_router(sync_status.router)
+    app.include_router(webhooks.router)
+    app.include_router(changes.router)
     return app

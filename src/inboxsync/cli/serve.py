@@ -14,6 +14,7 @@ import uvicorn
 
 from inboxsync.api.app import create_app
 from inboxsync.config import Settings
+from inboxsync.events.service import WebhookService, config_from
 from inboxsync.runtime import Runtime
 from inboxsync.store import api_keys
 from inboxsync.store.migrate import ensure_current
@@ -79,12 +80,15 @@ async def serve(settings: Settings) -> None:
         app.state.supervisor = supervisor
         stop = asyncio.Event()
         sync_task = asyncio.create_task(supervisor.run(stop), name="supervisor")
+        hooks = WebhookService(runtime.db, runtime.sealer, config_from(settings))
+        hooks_task = asyncio.create_task(hooks.run(stop), name="webhooks")
         print(f"inboxsync serving on http://{settings.host}:{settings.port}", flush=True)
         try:
             await server.serve()
         finally:
             stop.set()
             await sync_task
+            await hooks_task
             deps.parser.close()
     finally:
         await runtime.close()

@@ -1,0 +1,46 @@
+"""``inboxsync webhooks``: deliver webhooks from the change log until SIGINT/SIGTERM.
+
+Run as many as you like against one PostgreSQL database: destinations are leased, so each is sent by
+one process at a time. ``inboxsync serve`` runs the same service as a task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from inboxsync.cli.options import load_settings, storage_options
+
+
+@click.command("webhooks")
+@storage_options
+def webhooks_command(data_dir: Path | None, database_url: str | None) -> None:
+    """Deliver webhook notifications (and prune the change log) until stopped."""
+    from inboxsync.events.service import WebhookService, config_from
+    from inboxsync.runtime import Runtime
+    from inboxsync.store.migrate import ensure_current
+
+    settings = load_settings(data_dir=data_dir, database_url=database_url)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+    async def run() -> None:
+        runtime = Runtime.from_settings(settings)
+        try:
+            await ensure_current(runtime.db)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            service = WebhookService(runtime.db, runtime.sealer, config_from(settings))
+            click.echo("inboxsync webhooks: delivering", err=True)
+            await service.run(stop)
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())
