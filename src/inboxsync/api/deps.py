@@ -23,9 +23,14 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     async with runtime.db.session() as session:
         yield session
+        enqueued: set[str] = session.info.get("enqueued_for", set())
+        supervisor = getattr(request.app.state, "supervisor", None)
+        if enqueued and supervisor is not None and not session.in_transaction():
+            for grant_id in enqueued:
+                supervisor.notify(grant_id)  # committed: the worker writes it back now
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -46,6 +46,7 @@ def enqueue(
         updated_at=now,
     )
     session.add(action)
+    session.info.setdefault("enqueued_for", set()).add(grant_id)  # the API wakes the worker
     return action
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from inboxsync.actions.imap import ImapWriter
+from inboxsync.actions.worker import Handler
 from inboxsync.providers.gmail.oauth import GoogleConfig
 from inboxsync.store.blobs import BlobStore
 from inboxsync.store.crypto import Sealer
 from inboxsync.store.db import Database
 from inboxsync.sync.parsing import Parser
+
+HandlerFactory = Callable[[ImapWriter], Handler]
 
 
 @dataclass
@@ -20,4 +25,23 @@ class SyncDeps:
     poll_interval: float = 60.0  # seconds between full passes over every folder
     legacy_poll: float = 10.0  # how often INBOX is polled on a server without IDLE
     backoff_base: float = 1.0  # first retry delay after a transient failure
+    action_poll: float = 10.0  # how often a worker looks for actions written by another process
+    extra_handlers: dict[str, HandlerFactory] = field(default_factory=dict)
+
+    def handlers_for(self, writer: ImapWriter) -> dict[str, Handler]:
+        """The action handlers of an IMAP grant: the writer's kinds plus any registered (sending)."""
+        handlers: dict[str, Handler] = {
+            kind: writer.apply
+            for kind in (
+                "update_message",
+                "delete_message",
+                "create_folder",
+                "rename_folder",
+                "delete_folder",
+            )
+        }
+        for kind, factory in self.extra_handlers.items():
+            handlers[kind] = factory(writer)
+        return handlers
+
     google: GoogleConfig | None = None  # Gmail's endpoints; None: from the environment

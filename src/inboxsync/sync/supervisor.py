@@ -20,11 +20,18 @@ class Supervisor:
         self.deps = deps
         self.refresh = refresh
         self.tasks: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self.syncs: dict[str, ImapGrantSync] = {}
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
         """Look at the grants now (a grant was added or removed)."""
         self._wake.set()
+
+    def notify(self, grant_id: str) -> None:
+        """The application changed something of this grant: write it back now."""
+        sync = self.syncs.get(grant_id)
+        if sync is not None:
+            sync.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -59,13 +66,14 @@ class Supervisor:
             if grant_id in self.tasks or provider != "imap":
                 continue
             stop = asyncio.Event()
-            task = asyncio.create_task(
-                ImapGrantSync(self.deps, grant_id).run(stop), name=f"sync:{grant_id}"
-            )
+            sync = ImapGrantSync(self.deps, grant_id)
+            task = asyncio.create_task(sync.run(stop), name=f"sync:{grant_id}")
             self.tasks[grant_id] = (task, stop)
+            self.syncs[grant_id] = sync
 
     async def _stop(self, grant_id: str) -> None:
         task, stop = self.tasks.pop(grant_id)
+        self.syncs.pop(grant_id, None)
         stop.set()
         try:
             await asyncio.wait_for(asyncio.shield(task), 10)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from inboxsync.api.deps import PrincipalDep, SessionDep
 from inboxsync.api.envelope import one
-from inboxsync.store import folders, grants, messages
+from inboxsync.store import folders, grants, messages, outbox
 
 router = APIRouter(tags=["sync"])
 
@@ -28,6 +28,7 @@ async def sync_status(
             "initial_sync_complete": grant.initial_sync_complete,
             "messages_synced": await messages.count_for_grant(session, grant.id),
             "last_error": grant.last_error,
+            "write_back": await outbox.summary(session, grant.id),
             "sync_started_at": grant.sync_started_at,
             "last_sync_at": grant.last_sync_at,
             "folders": [

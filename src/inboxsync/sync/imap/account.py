@@ -9,15 +9,19 @@ the folder pass. One account's failure never touches another's task.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from dataclasses import dataclass, field
 
+from inboxsync.actions.imap import ImapWriter
+from inboxsync.actions.worker import ActionRunner
 from inboxsync.core.accounts import ImapAccount
 from inboxsync.errors import AuthError, InboxsyncError
 from inboxsync.providers.imap.client import ImapClient
-from inboxsync.store import grants, messages
+from inboxsync.providers.imap.idle import IdleSession
+from inboxsync.store import grants, messages, outbox
 from inboxsync.store.models import Folder, Grant
 from inboxsync.sync.deps import SyncDeps
 from inboxsync.sync.imap.context import SyncContext
@@ -26,6 +30,8 @@ from inboxsync.sync.imap.mailbox import FolderResult, sync_mailbox
 from inboxsync.sync.imap.session import open_client
 
 log = logging.getLogger(__name__)
+
+IDLE_MAX = 25 * 60.0  # RFC 2177: re-issue IDLE within 29 minutes
 
 
 @dataclass
@@ -55,6 +61,8 @@ class ImapGrantSync:
         self.poll_interval = deps.poll_interval
         self.idle_wait = 1.0  # how often IDLE looks at the stop flag; events wake it at once
         self._state: str | None = None
+        self.wake = asyncio.Event()  # set by the API (through the supervisor) after a local change
+        self._next_action_check = 0.0
 
     async def _load(self) -> tuple[Grant, ImapAccount, SyncContext]:
         async with self.deps.db.session() as session:
@@ -92,6 +100,7 @@ class ImapGrantSync:
     ) -> tuple[PassSummary, list[Folder]]:
         started = time.monotonic()
         summary = PassSummary()
+        await self._writeback(client, ctx)
         folders = await sync_folder_list(client, ctx)
         for folder in folders:
             summary.add(await sync_mailbox(client, ctx, folder))
@@ -160,28 +169,78 @@ class ImapGrantSync:
     async def _wait_for_mail(
         self, client: ImapClient, ctx: SyncContext, inbox: Folder | None, stop: asyncio.Event
     ) -> None:
-        """Until the next full pass is due: IDLE on INBOX and sync it whenever the server speaks."""
+        """Until the next full pass is due: IDLE on INBOX, sync it whenever the server speaks, and
+        write back local changes as soon as the API wakes us."""
         deadline = time.monotonic() + self.poll_interval
-        if inbox is None or "IDLE" not in client.capabilities:
-            while not stop.is_set() and time.monotonic() < deadline:
-                try:
-                    await asyncio.wait_for(
-                        stop.wait(), min(self.deps.legacy_poll, deadline - time.monotonic())
-                    )
-                except TimeoutError:
-                    if inbox is not None:
-                        await sync_mailbox(client, ctx, inbox)
-            return
-        await sync_mailbox(client, ctx, inbox)  # selects INBOX and catches up
+        idle_ok = inbox is not None and "IDLE" in client.capabilities
+        if inbox is not None:
+            await sync_mailbox(client, ctx, inbox)  # selects INBOX and catches up
         while not stop.is_set() and time.monotonic() < deadline:
+            if self.wake.is_set() or self._actions_check_due():
+                self.wake.clear()
+                await self._writeback(client, ctx)
+                if inbox is not None:
+                    await sync_mailbox(client, ctx, inbox)
+                if ctx.orphans:
+                    return
+                continue
+            remaining = deadline - time.monotonic()
+            if not idle_ok:
+                if await self._woken(stop, min(self.deps.legacy_poll, remaining)) is None and inbox:
+                    await sync_mailbox(client, ctx, inbox)
+                continue
             async with client.idle() as idle:
-                events: list[object] = []
-                while not events and not stop.is_set() and time.monotonic() < deadline:
-                    events = list(await idle.wait(self.idle_wait))
-            if events:
+                events = await self._idle_until(idle, stop, remaining)
+            if events and inbox is not None:
                 await sync_mailbox(client, ctx, inbox)
                 if ctx.orphans:  # moved out of INBOX, or deleted: the other folders tell which
                     return
+
+    async def _woken(self, stop: asyncio.Event, timeout: float) -> str | None:  # noqa: ASYNC109
+        """Wait for stop or wake, at most ``timeout`` seconds; which one, or None."""
+        waiters = {
+            asyncio.ensure_future(stop.wait()): "stop",
+            asyncio.ensure_future(self.wake.wait()): "wake",
+        }
+        done, pending = await asyncio.wait(
+            waiters, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        return waiters[next(iter(done))] if done else None
+
+    async def _idle_until(
+        self,
+        idle: IdleSession,
+        stop: asyncio.Event,
+        timeout: float,  # noqa: ASYNC109
+    ) -> list[object]:
+        """The server's untagged responses, or [] when woken, stopped or out of time."""
+        reading = asyncio.ensure_future(idle.wait(max(0.0, min(timeout, IDLE_MAX))))
+        woken = asyncio.ensure_future(self._woken(stop, timeout))
+        done, _ = await asyncio.wait({reading, woken}, return_when=asyncio.FIRST_COMPLETED)
+        if reading in done:
+            woken.cancel()
+            return list(reading.result())
+        reading.cancel()  # safe: IDLE only waits on a socket read, which loses nothing when cancelled
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        return []
+
+    def _actions_check_due(self) -> bool:
+        """Actions written by another process (``inboxsync api``) are looked for now and then."""
+        if time.monotonic() < self._next_action_check:
+            return False
+        self._next_action_check = time.monotonic() + self.deps.action_poll
+        return True
+
+    async def _writeback(self, client: ImapClient, ctx: SyncContext) -> int:
+        writer = ImapWriter(client, ctx.db, ctx.grant_id)
+        runner = ActionRunner(ctx.db, ctx.grant_id, self.deps.handlers_for(writer))
+        settled = await runner.run_due()
+        async with ctx.db.session() as session:
+            ctx.protected = await outbox.protected_messages(session, ctx.grant_id)
+        return settled
 
     async def _invalidate(self, error: str) -> None:
         log.warning("grant %s: credentials refused: %s", self.grant_id, error)

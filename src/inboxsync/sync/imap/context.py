@@ -20,6 +20,7 @@ class SyncContext:
     first_batch: int = 50
     batch_bytes: int = 24 * 1024 * 1024
     orphans: set[str] = field(default_factory=set)  # left in no folder during this pass
+    protected: set[str] = field(default_factory=set)  # messages with write-back not yet applied
     stats: dict[str, int] = field(
         default_factory=lambda: {"downloaded": 0, "bytes": 0, "skipped": 0}
     )

@@ -62,7 +62,7 @@ async def sync_mailbox(client: ImapClient, ctx: SyncContext, folder: Folder) -> 
             local = await messages.folder_placements(session, folder.id)
         info = await client.select(folder.path, condstore=condstore)
 
-    diff = await _difference(client, folder, info, local)
+    diff = _unprotected(await _difference(client, folder, info, local), local, ctx.protected)
     if diff.flag_updates or diff.gone_uids:
         async with ctx.db.transaction() as session:
             if diff.flag_updates:
@@ -138,6 +138,19 @@ async def _difference(
         return diff_changes(local, changed, (), server_uids)
     fetches, _ = await client.fetch_flags("1:*")
     return diff_full(local, _flags_of(fetches))
+
+
+def _unprotected(
+    diff: FolderDiff, local: dict[int, tuple[str, list[str], int | None]], protected: set[str]
+) -> FolderDiff:
+    """Leave alone what the application changed and the server has not been told yet."""
+    if not protected:
+        return diff
+    return FolderDiff(
+        new_uids=diff.new_uids,
+        gone_uids=[u for u in diff.gone_uids if local[u][0] not in protected],
+        flag_updates=[f for f in diff.flag_updates if local[f[0]][0] not in protected],
+    )
 
 
 def _flags_of(fetches: Sequence[Fetch]) -> dict[int, tuple[Sequence[str], int | None]]:
