@@ -30,6 +30,7 @@ from inboxsync.api.views.params import (
 from inboxsync.errors import InvalidRequest
 from inboxsync.mime import parse
 from inboxsync.runtime import Runtime
+from inboxsync.search import service as search
 from inboxsync.store import actions, queries
 from inboxsync.views import serialize
 
@@ -147,14 +148,21 @@ async def list_messages(
     fields: Fields = None,
     select: Annotated[str | None, Query(max_length=1000, description="Comma-separated")] = None,
     search_query_native: Annotated[str | None, Query(max_length=1000)] = None,
+    sort: Annotated[str | None, Query(description="With a search: newest, relevance")] = None,
 ) -> responses.JsonBytes:
-    if search_query_native:
-        raise InvalidRequest("search_query_native is not supported yet")
     size = check_limit(limit)
-    after = decode_cursor("m", page_token)
+    kind = "m" if search_query_native is None else "q"  # search pages have their own tokens
+    after = decode_cursor(kind, page_token)
     mode = check_fields(fields)
     if flt is None:
         return responses.many(request, [], None)
+    if search_query_native is not None:
+        relevance = search.check_sort(sort)
+        rows, next_key = await search.messages(
+            session, grant.id, search_query_native, flt, size, after, relevance=relevance
+        )
+        data = await expand(session, runtime, rows, mode, parse_select(select))
+        return responses.many(request, data, encode_cursor(kind, next_key))
     rows, next_key = await queries.message_page(session, grant.id, flt, size, after)
     data = await expand(session, runtime, rows, mode, parse_select(select))
     return responses.many(request, data, encode_cursor("m", next_key))

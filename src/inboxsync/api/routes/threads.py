@@ -28,6 +28,7 @@ from inboxsync.api.views.params import (
     read_json,
 )
 from inboxsync.runtime import Runtime
+from inboxsync.search import service as search
 from inboxsync.store import actions, listing, queries
 from inboxsync.store.models import Thread
 from inboxsync.views import serialize
@@ -116,11 +117,19 @@ async def list_threads(
     limit: Annotated[int | None, Query(ge=1, le=200, description="Default 50")] = None,
     page_token: Annotated[str | None, Query(max_length=512)] = None,
     select: Annotated[str | None, Query(max_length=1000)] = None,
+    search_query_native: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> responses.JsonBytes:
     size = check_limit(limit)
-    after = decode_cursor("t", page_token)
+    kind = "t" if search_query_native is None else "u"  # search pages have their own tokens
+    after = decode_cursor(kind, page_token)
     if flt is None:
         return responses.many(request, [], None)
+    if search_query_native is not None:
+        rows, next_key = await search.threads(
+            session, grant.id, search_query_native, flt, size, after
+        )
+        data = await expand_threads(session, runtime, grant.id, rows, parse_select(select))
+        return responses.many(request, data, encode_cursor(kind, next_key))
     rows, next_key = await listing.thread_page(session, grant.id, flt, size, after)
     data = await expand_threads(session, runtime, grant.id, rows, parse_select(select))
     return responses.many(request, data, encode_cursor("t", next_key))
