@@ -256,10 +256,15 @@ async def delete_messages(
     return await messages.delete_orphans(session, grant_id, wanted, self_email=self_email)
 
 
+def label_id_of(folder: Folder) -> str:
+    """The Gmail label of a folder: kept in its cursor, as a local rename changes its path."""
+    return str(folder.cursor.get("label_id") or folder.path)
+
+
 async def folder_map(session: AsyncSession, grant_id: str) -> dict[str, str]:
-    """label id (folder path) -> folder id."""
-    rows = await session.execute(select(Folder.path, Folder.id).where(Folder.grant_id == grant_id))
-    return dict(rows.tuples().all())
+    """label id -> folder id."""
+    rows = await session.scalars(select(Folder).where(Folder.grant_id == grant_id))
+    return {label_id_of(f): f.id for f in rows}
 
 
 async def pending_folder_creations(session: AsyncSession, grant_id: str) -> set[str]:

@@ -63,8 +63,8 @@ def split_parts(content_type: str, body: bytes) -> list[tuple[dict[str, str], by
     for chunk in body.split(delimiter)[1:]:
         if chunk.startswith(b"--"):
             break
-        chunk = chunk.removeprefix(b"\r\n").removeprefix(b"\n")
-        chunk = chunk.removesuffix(b"\r\n").removesuffix(b"\n")
+        chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk.removeprefix(b"\n")
+        chunk = chunk[:-2] if chunk.endswith(b"\r\n") else chunk.removesuffix(b"\n")
         headers, content = _head(chunk)
         parts.append((headers, content))
     return parts

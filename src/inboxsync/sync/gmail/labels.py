@@ -60,7 +60,9 @@ async def sync_labels(ctx: GmailContext, labels: list[dict[str, Any]]) -> dict[s
     """Create, update and delete folders to match the labels; returns label id -> folder id."""
     wanted = wanted_folders(labels)
     async with ctx.db.transaction() as session:
-        local = {f.path: f for f in await folder_repo.list_for_grant(session, ctx.grant_id)}
+        local = {
+            store.label_id_of(f): f for f in await folder_repo.list_for_grant(session, ctx.grant_id)
+        }
         pending = await store.pending_folder_creations(session, ctx.grant_id)
         for path, folder in local.items():
             if path not in wanted and folder.id not in pending:
@@ -68,9 +70,9 @@ async def sync_labels(ctx: GmailContext, labels: list[dict[str, Any]]) -> dict[s
         rows: dict[str, Folder] = {}
         for lid, fields in wanted.items():
             found = local.get(lid)
-            plain = {k: v for k, v in fields.items() if k != "parent_label"}
+            plain = {"path": lid, **{k: v for k, v in fields.items() if k != "parent_label"}}
             if found is None:
-                folder = folder_repo.create(session, ctx.grant_id, path=lid, delimiter="/", **plain)
+                folder = folder_repo.create(session, ctx.grant_id, delimiter="/", **plain)
             else:
                 folder = found
                 changed = [k for k, v in plain.items() if getattr(folder, k) != v]
@@ -78,6 +80,8 @@ async def sync_labels(ctx: GmailContext, labels: list[dict[str, Any]]) -> dict[s
                     setattr(folder, key, plain[key])
                 if changed:
                     folder_repo.touch(session, folder, changed)
+            if folder.cursor.get("label_id") != lid:
+                folder.cursor = {**folder.cursor, "label_id": lid}
             rows[lid] = folder
         await session.flush()
         for lid, fields in wanted.items():
