@@ -200,3 +200,5 @@ _HANDLERS = {
     "send_draft": send_draft,
     "delete_draft": delete_draft,
 }
+
+GMAIL_KINDS = tuple(_HANDLERS)

@@ -25,6 +25,7 @@ def sync_command(
     from inboxsync.store import grants
     from inboxsync.store.migrate import ensure_current
     from inboxsync.sync.deps import SyncDeps
+    from inboxsync.sync.gmail.account import GmailGrantSync
     from inboxsync.sync.imap.account import ImapGrantSync, PassSummary
 
     settings = load_settings(data_dir=data_dir, database_url=database_url)
@@ -38,10 +39,18 @@ def sync_command(
             await ensure_current(runtime.db)
             async with runtime.db.session() as session:
                 targets = [await grants.get(session, g) for g in grant_ids] or [
-                    g for g in await grants.all_active(session) if g.provider == "imap"
+                    g for g in await grants.all_active(session) if g.provider in ("imap", "google")
                 ]
             for grant in targets:
                 try:
+                    if grant.provider == "google":
+                        gmail = await GmailGrantSync(deps, grant.id).run_once()
+                        ok += 1
+                        total.new += gmail.new
+                        total.flags += gmail.relabelled
+                        total.gone += gmail.deleted
+                        total.skipped += gmail.skipped
+                        continue
                     summary = await ImapGrantSync(deps, grant.id).run_once()
                 except InboxsyncError as exc:
                     failed += 1

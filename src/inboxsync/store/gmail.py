@@ -17,12 +17,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.core.ids import new_id
 from inboxsync.store import changes, messages, threads
-from inboxsync.store.models import Action, Attachment, Folder, Message, MessageFolder, table_of
+from inboxsync.store.models import (
+    Action,
+    Attachment,
+    Folder,
+    Grant,
+    Message,
+    MessageFolder,
+    table_of,
+)
 from inboxsync.store.records import NewMessage, Placement
 from inboxsync.store.upsert import upsert
 
@@ -277,3 +285,11 @@ async def pending_folder_creations(session: AsyncSession, grant_id: str) -> set[
         )
     )
     return {r for r in rows.scalars() if r}
+
+
+async def google_grant(session: AsyncSession, email: str) -> Grant | None:
+    """The Google grant of an address (one at most: Gmail ids are the API's ids)."""
+    query = select(Grant).where(
+        Grant.provider == "google", func.lower(Grant.email) == email.lower()
+    )
+    return (await session.scalars(query.limit(1))).first()

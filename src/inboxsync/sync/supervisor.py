@@ -8,6 +8,7 @@ import logging
 
 from inboxsync.store import grants
 from inboxsync.sync.deps import SyncDeps
+from inboxsync.sync.gmail.account import GmailGrantSync
 from inboxsync.sync.imap.account import ImapGrantSync
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ class Supervisor:
         self.deps = deps
         self.refresh = refresh
         self.tasks: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
-        self.syncs: dict[str, ImapGrantSync] = {}
+        self.syncs: dict[str, ImapGrantSync | GmailGrantSync] = {}
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -63,10 +64,14 @@ class Supervisor:
                 if not task.cancelled() and task.exception() is not None:
                     log.error("sync of grant %s crashed", grant_id, exc_info=task.exception())
         for grant_id, provider in active.items():
-            if grant_id in self.tasks or provider != "imap":
+            if grant_id in self.tasks or provider not in ("imap", "google"):
                 continue
             stop = asyncio.Event()
-            sync = ImapGrantSync(self.deps, grant_id)
+            sync: ImapGrantSync | GmailGrantSync = (
+                GmailGrantSync(self.deps, grant_id)
+                if provider == "google"
+                else ImapGrantSync(self.deps, grant_id)
+            )
             task = asyncio.create_task(sync.run(stop), name=f"sync:{grant_id}")
             self.tasks[grant_id] = (task, stop)
             self.syncs[grant_id] = sync

@@ -13,8 +13,9 @@ from pydantic import BaseModel, Field
 
 from inboxsync.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from inboxsync.api.envelope import one
+from inboxsync.api.routes import google
 from inboxsync.core.accounts import ImapAccount
-from inboxsync.errors import InvalidRequest, NotFound
+from inboxsync.errors import NotFound
 from inboxsync.store import grants
 from inboxsync.store.models import Grant
 from inboxsync.sync.imap.session import check_login
@@ -67,8 +68,11 @@ async def connect_custom(
     runtime: RuntimeDep,
     session: SessionDep,
 ) -> dict[str, Any]:
-    if body.provider != "imap":
-        raise InvalidRequest(f"provider {body.provider!r} needs OAuth settings that are not set up")
+    if body.provider == "google":
+        grant = await google.connect(runtime, session, body.settings, principal.api_key_id)
+        await session.commit()
+        _wake(request)
+        return one(request, grant_json(grant))
     account = ImapAccount.from_settings(
         body.settings, allow_plaintext_remote=runtime.settings.allow_plaintext_remote
     )
@@ -91,7 +95,21 @@ async def connect_custom(
             api_key_id=principal.api_key_id,
         )
     await session.commit()
+    _wake(request)
+    return one(request, grant_json(grant))
+
+
+def _wake(request: Request) -> None:
     supervisor = getattr(request.app.state, "supervisor", None)
     if supervisor is not None:
         supervisor.wake()
-    return one(request, grant_json(grant))
+
+
+@router.post(
+    "/v3/google/push", summary="Gmail Pub/Sub push: sync the mailbox now", include_in_schema=False
+)
+async def google_push(request: Request, runtime: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    """Google Cloud Pub/Sub push endpoint for Gmail ``users.watch``; needs ``?token=`` to match
+    ``INBOXSYNC_GOOGLE_PUSH_TOKEN`` (404 when that is not set)."""
+    await google.push(runtime, session, request.query_params.get("token", ""), await request.json())
+    return one(request, {"status": "accepted"})

@@ -14,6 +14,8 @@ import random
 import time
 from dataclasses import dataclass
 
+from inboxsync.actions.gmail import GMAIL_KINDS, apply_gmail_action
+from inboxsync.actions.worker import ActionRunner
 from inboxsync.config import Settings
 from inboxsync.errors import AuthError, InboxsyncError
 from inboxsync.providers.gmail.client import GmailClient
@@ -21,7 +23,7 @@ from inboxsync.providers.gmail.failures import HistoryExpired
 from inboxsync.providers.gmail.oauth import GoogleConfig
 from inboxsync.store import grants
 from inboxsync.store import messages as message_repo
-from inboxsync.store.models import Folder
+from inboxsync.store.models import Action, Folder
 from inboxsync.sync.deps import SyncDeps
 from inboxsync.sync.gmail import push
 from inboxsync.sync.gmail.context import GmailContext
@@ -67,6 +69,7 @@ class GmailGrantSync:
         self.grant_id = grant_id
         self.config = config or google_config(deps)
         self.poll_interval = deps.poll_interval
+        self.wake = push.event_for(grant_id)  # a Pub/Sub push, or the API after a local change
 
     async def _context(self) -> GmailContext:
         async with self.deps.db.session() as session:
@@ -87,8 +90,19 @@ class GmailGrantSync:
             email=grant.email,
         )
 
+    async def writeback(self, ctx: GmailContext) -> int:
+        """Apply the grant's due outbox actions (:mod:`inboxsync.actions.gmail`)."""
+
+        async def handler(action: Action) -> None:
+            await apply_gmail_action(ctx.client, ctx.db, action)
+
+        handlers = dict.fromkeys(GMAIL_KINDS, handler)
+        return await ActionRunner(ctx.db, ctx.grant_id, handlers).run_due()
+
     async def one_pass(self, ctx: GmailContext) -> PassResult:
-        """Labels, then full sync (first time, or unfinished) or history (resync if it expired)."""
+        """Write-back, labels, then full sync (first time, or unfinished) or history (resync if it
+        expired): local changes reach Google before its history is read back."""
+        await self.writeback(ctx)
         await sync_labels(ctx, await ctx.client.labels())
         cursor = await ctx.cursor()
         if "history_id" not in cursor or "full_start" in cursor:
@@ -132,7 +146,7 @@ class GmailGrantSync:
     async def run(self, stop: asyncio.Event) -> None:
         """Pass after pass until ``stop`` or the grant is refused; a push wakes it early."""
         failures = 0
-        wake = push.event_for(self.grant_id)
+        wake = self.wake
         ctx = await self._context()
         try:
             while not stop.is_set():
