@@ -108,7 +108,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def client(allow_private: bool, max_connections: int = 100) -> httpx.AsyncClient:
+def client(
+    allow_private: bool, max_connections: int = 100, timeout: float = TIMEOUT
+) -> httpx.AsyncClient:
     """An HTTP client with the guard, 10 s timeouts, no proxies from the environment, no redirects."""
     transport = httpx.AsyncHTTPTransport(trust_env=False, retries=0)
     # httpx takes no network backend; its pool is rebuilt with the same settings plus the guard.
@@ -121,7 +123,7 @@ def client(allow_private: bool, max_connections: int = 100) -> httpx.AsyncClient
     )
     return httpx.AsyncClient(
         transport=transport,
-        timeout=httpx.Timeout(TIMEOUT),
+        timeout=httpx.Timeout(timeout),
         follow_redirects=False,
         trust_env=False,
         headers={"User-Agent": "inboxsync-webhooks"},

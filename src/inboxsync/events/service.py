@@ -37,6 +37,7 @@ class ServiceConfig:
     retention: float = 7 * 86400.0  # seconds a change stays readable
     poll: float = 0.02  # seconds between looks at the change log when idle
     lease_ttl: float = 30.0
+    timeout: float = guard.TIMEOUT  # seconds for every request
     policy: Policy = field(default_factory=Policy)
 
 
@@ -52,7 +53,7 @@ class WebhookService:
         self._senders: dict[str, asyncio.Task[None]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with guard.client(self.config.allow_private) as http:
+        async with guard.client(self.config.allow_private, timeout=self.config.timeout) as http:
             loops = [
                 asyncio.create_task(self._dispatch_loop(stop), name="webhooks-dispatch"),
                 asyncio.create_task(self._lease_loop(stop, http), name="webhooks-lease"),

@@ -67,18 +67,19 @@ async def newest_change(session: AsyncSession, upto: int | None = None) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def pg_sample(session: AsyncSession) -> tuple[int, int, int]:
-    """PostgreSQL: (last id handed out by the change sequence, snapshot xmin, snapshot xmax)."""
-    row = (
-        await session.execute(
-            text(
-                "SELECT (SELECT last_value FROM changes_id_seq),"
-                " pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
-                " pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
-            )
+async def pg_sample(session: AsyncSession) -> tuple[int, frozenset[str]]:
+    """PostgreSQL: the last id the change sequence handed out, then the transactions writing to
+    ``changes`` now (their virtual transaction ids, from the RowExclusiveLock each holds on the
+    table from its first insert to its end). Read in this order, in two statements."""
+    last = await session.scalar(text("SELECT last_value FROM changes_id_seq"))
+    writers = await session.execute(
+        text(
+            "SELECT virtualtransaction FROM pg_locks WHERE locktype = 'relation'"
+            " AND relation = 'changes'::regclass AND mode = 'RowExclusiveLock'"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
-    ).one()
-    return int(row[0]), int(row[1]), int(row[2])
+    )
+    return int(last or 0), frozenset(str(v) for v in writers.scalars())
 
 
 async def grant_owners(
