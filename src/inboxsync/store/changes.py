@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inboxsync.store import bulk
 from inboxsync.store.models import Change, table_of
 
 
@@ -55,7 +56,7 @@ async def record_many(
         }
         for oid in object_ids
     ]
-    await session.execute(table_of(Change).insert(), rows)
+    await bulk.insert(session, table_of(Change), rows)
 
 
 async def after(

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.core.ids import new_id
-from inboxsync.store import changes, fts, threads
+from inboxsync.store import bulk, changes, fts, threads
 from inboxsync.store.models import Attachment, Folder, Message, MessageFolder, table_of
 from inboxsync.store.records import IngestResult, NewMessage, Placement, flag_state
 from inboxsync.store.upsert import upsert
@@ -116,9 +116,9 @@ async def ingest(
             )
     await assigner.flush()
     if message_rows:
-        await session.execute(table_of(Message).insert(), message_rows)
+        await bulk.insert(session, table_of(Message), message_rows)
     if attachment_rows:
-        await session.execute(table_of(Attachment).insert(), attachment_rows)
+        await bulk.insert(session, table_of(Attachment), attachment_rows)
     await fts.index(session, search_docs)
 
     created_set = set(created)

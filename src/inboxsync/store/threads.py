@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.core.ids import new_id
-from inboxsync.store import changes
+from inboxsync.store import bulk, changes
 from inboxsync.store.models import Message, Thread, ThreadRef, table_of
 from inboxsync.store.records import NewMessage
 
@@ -108,7 +108,7 @@ class ThreadAssigner:
                 if ref not in present
             ]
             if inserts:
-                await self.session.execute(table_of(ThreadRef).insert(), inserts)
+                await bulk.insert(self.session, table_of(ThreadRef), inserts)
             for ref in present:
                 await self.session.execute(
                     update(ThreadRef)
@@ -226,7 +226,7 @@ async def recompute(
                 else:
                     updated_events.append((tid, changed))
         if inserts:
-            await session.execute(table_of(Thread).insert(), inserts)
+            await bulk.insert(session, table_of(Thread), inserts)
         if updates:
             table = table_of(Thread)
             await session.execute(
