@@ -123,3 +123,60 @@ async def test_revoked_access_marks_the_grant_invalid_once(tmp_path: Path) -> No
                 )
             ).all()
         assert len(expired) == 1
+
+
+async def test_a_message_that_fails_for_good_is_recorded_and_skipped(tmp_path: Path) -> None:
+    async with gmail_grant(tmp_path) as rig:
+        msgs = [rig.box.insert(raw_message(i), ["INBOX"]) for i in range(10)]
+        bad = msgs[4].id
+        rig.fake.inject(
+            400, reason="failedPrecondition", path_contains=f"/messages/{bad}", count=99
+        )
+        summary = await rig.sync().run_once()
+        assert summary.new == 9 and summary.skipped == 1
+        assert set(await rig.stored()) == {m.id for m in msgs} - {bad}
+        assert (await rig.folders())["[all]"].cursor["failed"] == [bad]
+        await rig.sync().run_once()  # not asked again
+        assert sum(f"/messages/{bad}" in r for r in rig.fake.requests) == 1
+
+
+async def test_pubsub_push_wakes_the_sync_at_once(tmp_path: Path) -> None:
+    import base64
+    import json
+
+    import httpx
+    from pydantic import SecretStr
+
+    from inboxsync.api.app import create_app
+
+    async with gmail_grant(tmp_path) as rig:
+        rig.box.insert(raw_message(1), ["INBOX"])
+        rig.deps.poll_interval = 3600
+        rig.runtime.settings = rig.runtime.settings.model_copy(
+            update={"google_push_token": SecretStr("s3cret"), "api_key": SecretStr("k")}
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(rig.sync().run(stop))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if len(await rig.stored()) == 1:
+                break
+        late = rig.box.insert(raw_message(2), ["INBOX"])
+        data = base64.b64encode(
+            json.dumps({"emailAddress": rig.box.email, "historyId": rig.box.history_id}).encode()
+        )
+        body = {
+            "message": {"data": data.decode(), "messageId": "1"},
+            "subscription": "projects/p/subscriptions/s",
+        }
+        transport = httpx.ASGITransport(app=create_app(rig.runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+            assert (await api.post("/v3/google/push?token=wrong", json=body)).status_code == 404
+            assert (await api.post("/v3/google/push?token=s3cret", json=body)).status_code == 200
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if late.id in await rig.stored():
+                break
+        stop.set()
+        await task
+        assert late.id in await rig.stored()
