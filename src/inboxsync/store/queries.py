@@ -94,15 +94,22 @@ def like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _email_pattern(email: str) -> str:
-    # Participants are stored as JSON lists of {"name", "email"}; match the serialised member.
-    encoded = json.dumps(email.strip())[1:-1]
-    return f'%"email": "{like_escape(encoded)}"%'
+def _email_patterns(email: str) -> set[str]:
+    """LIKE patterns for a serialised ``{"name", "email"}`` member, whichever JSON encoder wrote it
+
+    (the ORM's ``json.dumps`` defaults, or the ingest path's compact, non-ASCII-keeping encoder).
+    """
+    patterns = set()
+    for ascii_only in (True, False):
+        encoded = like_escape(json.dumps(email.strip(), ensure_ascii=ascii_only)[1:-1])
+        for sep in (": ", ":"):
+            patterns.add(f'%"email"{sep}"{encoded}"%')
+    return patterns
 
 
 def _has_email(column: Any, emails: Sequence[str]) -> ColumnElement[bool]:
     text = cast(column, Text)
-    return or_(*(text.ilike(_email_pattern(e), escape="\\") for e in emails))
+    return or_(*(text.ilike(p, escape="\\") for e in emails for p in sorted(_email_patterns(e))))
 
 
 def message_conditions(flt: MessageFilter) -> list[ColumnElement[bool]]:
