@@ -37,10 +37,17 @@ class Settings(BaseSettings):
         default=7.0, gt=0, description="How long the change log (stream cursors) is kept."
     )
     webhook_retry_base: float = Field(
-        default=10.0, gt=0, description="Seconds before the first webhook retry (doubles each time)."
+        default=10.0,
+        gt=0,
+        description="Seconds before the first webhook retry (doubles each time).",
     )
     webhook_retry_cap: float = Field(
         default=3600.0, gt=0, description="Longest wait between two attempts of a notification."
+    )
+    webhook_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A webhook process that stops renewing loses its destinations after this.",
     )
     webhook_retry_hours: float = Field(
         default=72.0, gt=0, description="Failing this long marks a webhook destination failed."
@@ -51,6 +58,18 @@ class Settings(BaseSettings):
     durable_writes: bool = Field(
         default=True, description="fsync blobs before the rows that name them commit."
     )
+    max_send_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        gt=0,
+        description="Largest message (attachments included, before encoding) the API sends.",
+    )
+    send_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a send being delivered by an API request is left to that request "
+        "before the worker takes it over (the request's process died).",
+    )
+    smtp_timeout: float = Field(default=60.0, gt=0, description="Seconds per SMTP command.")
     log_level: str = "INFO"
     google_client_id: str | None = Field(default=None, description="OAuth client id for Gmail.")
     google_client_secret: SecretStr | None = Field(default=None, description="Its secret.")

@@ -42,9 +42,13 @@ class Setup:
 
 
 async def make_setup(
-    db: Database, url: str, triggers: list[str] | None = None, grants_count: int = 1
+    db: Database,
+    url: str,
+    triggers: list[str] | None = None,
+    grants_count: int = 1,
+    sealer: Sealer | None = None,
 ) -> Setup:
-    sealer = Sealer(b"k" * 32)
+    sealer = sealer or Sealer(b"k" * 32)
     secret = payload.new_secret()
     async with db.transaction() as session:
         hook = await webhooks.create(

@@ -151,6 +151,7 @@ def config_from(settings: Settings) -> ServiceConfig:
         application_id=settings.application_id,
         allow_private=settings.webhook_allow_private,
         retention=settings.change_retention_days * 86400.0,
+        lease_ttl=settings.webhook_lease_seconds,
         policy=Policy(
             retry_base=settings.webhook_retry_base,
             retry_cap=settings.webhook_retry_cap,

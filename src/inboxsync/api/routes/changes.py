@@ -153,8 +153,9 @@ async def grant_changes(
     wait: Wait = 0.0,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> Response:
+    grant_id = grant.id
     await session.rollback()  # give the connection back before a long-poll
-    return await _respond(request, runtime, [grant.id], cursor, limit, wait, last_event_id)
+    return await _respond(request, runtime, [grant_id], cursor, limit, wait, last_event_id)
 
 
 @router.get(
