@@ -1,0 +1,166 @@
+"""Webhook benchmark: APPEND -> webhook received, against Dovecot's IDLE to a bare client; throughput.
+
+    .venv/bin/python bench/events.py [--appends 200] [--throughput 3000]
+
+One process runs what ``inboxsync serve`` runs for this: the IMAP sync of one grant (IDLE on INBOX)
+and the webhook service (fan-out + sender), on SQLite in a temp dir, delivering to a loopback
+receiver. Per APPEND: (seconds until the receiver got ``message.created`` for it) minus (seconds until
+a bare IDLE client heard EXISTS), p50/p95. Then sustained throughput: that many ``message.updated``
+changes of the synced messages (full objects) recorded at once, delivered to a receiver answering at
+once; deliveries per second from the first record to the last notification received.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("INBOXSYNC_LOG_LEVEL", "WARNING")
+
+from inboxsync.events import payload  # noqa: E402
+from inboxsync.events.deliver import Policy  # noqa: E402
+from inboxsync.events.service import ServiceConfig, WebhookService  # noqa: E402
+from inboxsync.providers.imap.client import ImapClient  # noqa: E402
+from inboxsync.providers.imap.responses import Exists  # noqa: E402
+from inboxsync.store import changes, grants, webhooks  # noqa: E402
+from inboxsync.sync.imap.account import ImapGrantSync  # noqa: E402
+from tests.events.receiver import Receiver  # noqa: E402
+from tests.support.dovecot import Dovecot  # noqa: E402
+from tests.sync.imap.helpers import Rig, imap_grant  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p * len(ordered)) - 1))]
+
+
+async def add_webhook(rig: Rig, url: str, triggers: list[str]) -> None:
+    async with rig.runtime.db.transaction() as session:
+        await webhooks.create(
+            session,
+            api_key_id=None,
+            webhook_url=url,
+            trigger_types=triggers,
+            description="bench",
+            notification_email_addresses=[],
+            sealed_secret=rig.runtime.sealer.seal({"secret": payload.new_secret()}),
+        )
+
+
+async def wait_idle(rig: Rig) -> None:
+    for _ in range(600):
+        async with rig.runtime.db.session() as session:
+            if (await grants.get(session, rig.grant_id)).sync_state == "idle":
+                return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the sync never went idle")
+
+
+async def latency(server: Dovecot, rig: Rig, receiver: Receiver, appends: int) -> list[float]:
+    bare = await ImapClient.connect(server.host, server.port, "none")
+    await bare.login(server.user, server.password)
+    await bare.select("INBOX")
+    admin = server.admin()
+    overheads: list[float] = []
+    try:
+        for n in range(appends):
+            subject = f"bench {n} {time.time()}"
+            raw = (
+                f"Message-ID: <ev{n}.{time.time()}@bench>\r\nSubject: {subject}\r\n"
+                f"From: a@b.c\r\nTo: d@e.f\r\n\r\nbody {n}\r\n"
+            ).encode()
+            before = len(receiver.received)
+            async with bare.idle() as idle:
+                t0 = time.perf_counter()
+                await asyncio.to_thread(admin.append, "INBOX", raw)
+                heard = got = None
+                while heard is None or got is None:
+                    if heard is None:
+                        events = await idle.wait(0.002)
+                        if any(isinstance(e, Exists) for e in events):
+                            heard = time.perf_counter() - t0
+                    else:
+                        await asyncio.sleep(0.001)
+                    if got is None:
+                        for hit in receiver.received[before:]:
+                            body = hit.json
+                            obj = body["data"]["object"]
+                            if body["type"] == "message.created" and obj["subject"] == subject:
+                                got = hit.at - t0
+                    if time.perf_counter() - t0 > 15:
+                        raise RuntimeError(f"append {n}: no webhook within 15 s")
+            overheads.append(got - heard)
+            await asyncio.sleep(0.05)
+    finally:
+        admin.close()
+        bare.close()
+    return overheads
+
+
+async def throughput(rig: Rig, receiver: Receiver, count: int) -> float:
+    from sqlalchemy import select
+
+    from inboxsync.store.models import Message
+
+    async with rig.runtime.db.session() as session:
+        ids = list((await session.scalars(select(Message.id))).all())
+    wanted = [ids[i % len(ids)] for i in range(count)]
+    before = len(receiver.received)
+    started = time.perf_counter()
+    async with rig.runtime.db.transaction() as session:
+        await changes.record_many(session, rig.grant_id, "message", "updated", wanted, ["unread"])
+    await receiver.wait_for(before + count, within=120)
+    return count / (receiver.received[before + count - 1].at - started)
+
+
+async def run(appends: int, count: int) -> None:
+    server = Dovecot(compress=False)
+    server.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            async with imap_grant(server, Path(tmp)) as rig:
+                receiver = Receiver()
+                await receiver.start()
+                await add_webhook(rig, receiver.url, ["message.created", "message.updated"])
+                config = ServiceConfig(allow_private=True, poll=0.01, policy=Policy())
+                service = WebhookService(rig.runtime.db, rig.runtime.sealer, config)
+                stop = asyncio.Event()
+                tasks = [
+                    asyncio.create_task(ImapGrantSync(rig.deps, rig.grant_id).run(stop)),
+                    asyncio.create_task(service.run(stop)),
+                ]
+                try:
+                    await wait_idle(rig)
+                    await asyncio.sleep(0.5)
+                    overheads = await latency(server, rig, receiver, appends)
+                    rate = await throughput(rig, receiver, count)
+                finally:
+                    stop.set()
+                    await asyncio.wait_for(asyncio.gather(*tasks), 20)
+                    await receiver.stop()
+    finally:
+        server.cleanup()
+    ms = [o * 1000 for o in overheads]
+    print(f"APPEND -> webhook, minus bare IDLE client ({len(ms)} appends): "
+          f"p50 {statistics.median(ms):6.1f} ms, p95 {pct(ms, 0.95):6.1f} ms, max {max(ms):6.1f} ms")  # fmt: skip
+    print(f"sustained throughput ({count} message.updated, one grant): {rate:7.0f} deliveries/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--appends", type=int, default=200)
+    parser.add_argument("--throughput", type=int, default=3000)
+    args = parser.parse_args()
+    asyncio.run(run(args.appends, args.throughput))
+
+
+if __name__ == "__main__":
+    main()
