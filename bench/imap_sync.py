@@ -6,8 +6,9 @@ Seeds the 6,046-message SpamAssassin corpus over four folders of a local Dovecot
   floor      a bare imaplib client fetching every body in 500-message batches, storing nothing
   mbsync     isync pulling the account into a Maildir with `FSync no` (its fastest setting)
   inboxsync  `inboxsync sync --once` as a whole process: first full sync (parsed, stored, listable),
-             then a no-change pass; peak RSS of each
-  latency    APPEND -> message row visible, minus Dovecot's IDLE notification to a bare client,
+             then a no-change pass; peak RSS
+  serve      `inboxsync serve` driven over HTTP: connect -> newest 50 listed, connect -> all synced
+  latency    APPEND -> listed by the API, minus Dovecot's IDLE notification to a bare client,
              for the same APPENDs (median and p95 over --appends)
 and prints each against its baseline as a ratio. Times are wall-clock medians of --runs runs.
 """
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import email.utils
 import imaplib
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,8 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
+
 from tests.support.corpus import corpus_dir  # noqa: E402
 from tests.support.dovecot import Dovecot  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 FOLDERS = [("INBOX", 0.5), ("Archive", 0.25), ("Sent", 0.15), ("Trash", 0.10)]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -136,73 +142,139 @@ def sync_once(data_dir: Path) -> tuple[float, int, str]:
     return run_timed([str(VENV_BIN / "inboxsync"), "sync", "--once"], inboxsync_env(data_dir))
 
 
-async def latency(server: Dovecot, data_dir: Path, appends: int) -> list[float]:
-    """Per APPEND: (seconds until inboxsync stored it) - (seconds until a bare IDLE client heard)."""
-    from sqlalchemy import func, select
+class Serve:
+    """`inboxsync serve` as a subprocess on a fresh data dir, driven over HTTP like an application."""
 
-    from inboxsync.config import Settings
+    KEY = "bench-key"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**inboxsync_env(data_dir), "INBOXSYNC_API_KEY": self.KEY}
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "inboxsync"), "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.KEY}"}, timeout=30
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if self.http.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("serve did not start")
+            time.sleep(0.05)
+
+    def connect(self, server: Dovecot) -> str:
+        settings = {
+            "imap_host": server.host,
+            "imap_port": server.port,
+            "imap_security": "none",
+            "imap_username": server.user,
+            "imap_password": server.password,
+        }
+        response = self.http.post(
+            "/v3/connect/custom", json={"provider": "imap", "settings": settings}
+        )
+        response.raise_for_status()
+        return str(response.json()["data"]["id"])
+
+    def listed(self, grant: str, limit: int) -> int:
+        response = self.http.get(f"/v3/grants/{grant}/messages", params={"limit": limit})
+        return len(response.json()["data"]) if response.status_code == 200 else 0
+
+    def status(self, grant: str) -> dict[str, object]:
+        return dict(self.http.get(f"/v3/grants/{grant}/sync").json()["data"])
+
+    def peak_rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return 0
+
+    def close(self) -> None:
+        self.http.close()
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=30)
+
+
+def connect_to_listable(server: Dovecot, total: int) -> tuple[float, float, int]:
+    """Seconds from connect until the newest 50 are listed, until all are synced; peak RSS (KiB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        serve = Serve(Path(tmp) / "data")
+        try:
+            started = time.perf_counter()
+            grant = serve.connect(server)
+            first_page = None
+            while True:
+                if first_page is None and serve.listed(grant, 50) == 50:
+                    first_page = time.perf_counter() - started
+                status = serve.status(grant)
+                if status["initial_sync_complete"] and status["messages_synced"] == total:
+                    break
+                time.sleep(0.02)
+            complete = time.perf_counter() - started
+            return first_page or complete, complete, serve.peak_rss_kib()
+        finally:
+            serve.close()
+
+
+async def latency(server: Dovecot, appends: int) -> list[float]:
+    """Per APPEND: (seconds until the API lists it) - (seconds until a bare IDLE client heard)."""
     from inboxsync.providers.imap.client import ImapClient
     from inboxsync.providers.imap.responses import Exists
-    from inboxsync.runtime import Runtime
-    from inboxsync.store import grants
-    from inboxsync.store.models import Message
-    from inboxsync.sync.deps import SyncDeps
-    from inboxsync.sync.imap.account import ImapGrantSync
 
-    runtime = Runtime.from_settings(Settings(data_dir=data_dir))
-    async with runtime.db.session() as session:
-        grant = (await grants.list_(session, limit=1))[0]
-    deps = SyncDeps(db=runtime.db, blobs=runtime.blobs, sealer=runtime.sealer)
-    stop = asyncio.Event()
-    task = asyncio.create_task(ImapGrantSync(deps, grant.id).run(stop))
-
-    async def count() -> int:
-        async with runtime.db.session() as session:
-            return int(await session.scalar(select(func.count()).select_from(Message)) or 0)
-
-    bare = await ImapClient.connect(server.host, server.port, "none")
-    await bare.login(server.user, server.password)
-    await bare.select("INBOX")
-    admin = server.admin()
-    overheads: list[float] = []
-    try:
-        expected = await count()
-        while not stop.is_set():
-            async with runtime.db.session() as session:
-                g = await grants.get(session, grant.id)
-            if g.sync_state == "idle":
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
-        for n in range(appends):
-            raw = (
-                f"Message-ID: <latency{n}.{time.time()}@bench>\r\nSubject: latency {n}\r\n"
-                f"From: a@b.c\r\n\r\nbody {n}\r\n"
-            ).encode()
-            async with bare.idle() as idle:
-                t0 = time.perf_counter()
-                await asyncio.to_thread(admin.append, "INBOX", raw)
-                heard = None
-                seen = None
-                while heard is None or seen is None:
-                    if heard is None:
-                        events = await idle.wait(0.002)
-                        if any(isinstance(e, Exists) for e in events):
-                            heard = time.perf_counter() - t0
-                    if seen is None and await count() > expected:
-                        seen = time.perf_counter() - t0
-                    if time.perf_counter() - t0 > 10:
-                        raise RuntimeError("no notification within 10 s")
-            expected += 1
-            overheads.append(seen - heard)
-            await asyncio.sleep(0.2)
-    finally:
-        admin.close()
-        bare.close()
-        stop.set()
-        await asyncio.wait_for(task, 15)
-        deps.parser.close()
-        await runtime.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        serve = Serve(Path(tmp) / "data")
+        bare = await ImapClient.connect(server.host, server.port, "none")
+        admin = server.admin()
+        overheads: list[float] = []
+        try:
+            grant = serve.connect(server)
+            for _ in range(600):
+                if serve.status(grant)["initial_sync_complete"]:
+                    break
+                await asyncio.sleep(0.1)
+            await bare.login(server.user, server.password)
+            await bare.select("INBOX")
+            await asyncio.sleep(1.0)
+            for n in range(appends):
+                subject = f"latency {n} {time.time()}"
+                raw = (
+                    f"Message-ID: <latency{n}.{time.time()}@bench>\r\nSubject: {subject}\r\n"
+                    f"From: a@b.c\r\nDate: {email.utils.formatdate()}\r\n\r\nbody {n}\r\n"
+                ).encode()
+                async with bare.idle() as idle:
+                    t0 = time.perf_counter()
+                    await asyncio.to_thread(admin.append, "INBOX", raw)
+                    heard = seen = None
+                    while heard is None or seen is None:
+                        if heard is None:
+                            events = await idle.wait(0.002)
+                            if any(isinstance(e, Exists) for e in events):
+                                heard = time.perf_counter() - t0
+                        if seen is None:
+                            page = serve.http.get(
+                                f"/v3/grants/{grant}/messages", params={"limit": 1}
+                            ).json()["data"]
+                            if page and page[0]["subject"] == subject:
+                                seen = time.perf_counter() - t0
+                            else:
+                                await asyncio.sleep(0.005)
+                        if time.perf_counter() - t0 > 10:
+                            raise RuntimeError("not visible within 10 s")
+                overheads.append(seen - heard)
+                await asyncio.sleep(0.3)
+        finally:
+            admin.close()
+            bare.close()
+            serve.close()
     return overheads
 
 
@@ -241,11 +313,8 @@ def main() -> None:
                 seconds, _, out = sync_once(data)
                 assert " 0 new" in out, out
                 ours_again.append(seconds)
-        with tempfile.TemporaryDirectory() as tmp:
-            data = Path(tmp) / "data"
-            add_grant(server, data)
-            sync_once(data)
-            overheads = asyncio.run(latency(server, data, args.appends))
+        first_page, complete, serve_rss = connect_to_listable(server, total)
+        overheads = asyncio.run(latency(server, args.appends))
         p95 = sorted(overheads)[max(0, int(len(overheads) * 0.95) - 1)]
         print(f"floor (bare imaplib, 500/batch):   {med(floors):6.2f} s")
         print(f"mbsync first sync (FSync no):      {med(mb_first):6.2f} s")
@@ -256,7 +325,10 @@ def main() -> None:
               f"= {med(ours_again) / med(mb_again):.2f}x mbsync")  # fmt: skip
         print(f"new-mail latency overhead:         p50 {med(overheads) * 1000:5.1f} ms, "
               f"p95 {p95 * 1000:5.1f} ms over a bare IDLE client ({len(overheads)} appends)")  # fmt: skip
-        print(f"inboxsync peak RSS (first sync):   {max(rss) / 1024:6.1f} MiB")
+        print(f"inboxsync peak RSS (sync --once):  {max(rss) / 1024:6.1f} MiB")
+        print(f"serve: connect -> newest 50 listed: {first_page:6.2f} s")
+        print(f"serve: connect -> all {total} synced: {complete:6.2f} s   "
+              f"= {complete / med(mb_first):.2f}x mbsync; peak RSS {serve_rss / 1024:.1f} MiB")  # fmt: skip
     finally:
         server.cleanup()
 

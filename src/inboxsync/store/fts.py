@@ -70,6 +70,29 @@ class SearchDoc:
     fields: tuple[str, ...]  # normalised, in FIELDS order
 
 
+def fields(
+    *,
+    subject: str | None,
+    from_: Iterable[dict[str, str]],
+    to: Iterable[dict[str, str]],
+    cc: Iterable[dict[str, str]],
+    bcc: Iterable[dict[str, str]],
+    filenames: Iterable[str | None],
+    body: str,
+) -> tuple[str, ...]:
+    """The normalised fields of a document, in FIELDS order (CPU-bound: sync computes them in its
+    parse workers, beside the MIME parse, so ingest only writes them)."""
+    return (
+        normalise(subject or ""),
+        people_text(from_),
+        people_text(to),
+        people_text(cc),
+        people_text(bcc),
+        normalise(" ".join(f for f in filenames if f)),
+        normalise(body[:TEXT_LIMIT]),
+    )
+
+
 def document(
     message_id: str,
     grant_id: str,
@@ -87,20 +110,14 @@ def document(
         message_id,
         grant_id,
         received_at,
-        (
-            normalise(subject or ""),
-            people_text(from_),
-            people_text(to),
-            people_text(cc),
-            people_text(bcc),
-            normalise(" ".join(f for f in filenames if f)),
-            normalise(body[:TEXT_LIMIT]),
-        ),
+        fields(subject=subject, from_=from_, to=to, cc=cc, bcc=bcc, filenames=filenames, body=body),
     )
 
 
 def of_new(grant_id: str, message_id: str, m: NewMessage) -> SearchDoc:
-    """The document of a message being ingested (its text was extracted at parse time)."""
+    """The document of a message being ingested (its fields were normalised at parse time)."""
+    if m.search_fields:
+        return SearchDoc(message_id, grant_id, m.received_at, m.search_fields)
     return document(
         message_id,
         grant_id,

@@ -39,6 +39,7 @@ class NewMessage:
     snippet: str = ""
     body: str = ""
     search_text: str = ""
+    search_fields: tuple[str, ...] = ()  # normalised full-text fields (store.fts.FIELDS order)
     has_attachments: bool = False
     attachments: tuple[NewAttachment, ...] = ()
     parse_errors: tuple[str, ...] = ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from inboxsync.mime import Address, ParsedMessage
+from inboxsync.store import fts
 from inboxsync.store.records import NewAttachment, NewMessage
 
 SEARCH_TEXT_LIMIT = 64 * 1024
@@ -35,6 +36,13 @@ def to_new_message(
         )
         for a in parsed.attachments
     )
+    from_, to, cc, bcc = (
+        _people(parsed.from_),
+        _people(parsed.to),
+        _people(parsed.cc),
+        _people(parsed.bcc),
+    )
+    text = parsed.text[:SEARCH_TEXT_LIMIT]
     return NewMessage(
         sha256=sha256,
         size=parsed.size,
@@ -44,14 +52,23 @@ def to_new_message(
         message_id_header=parsed.message_id,
         in_reply_to=parsed.in_reply_to,
         references=parsed.references,
-        from_=_people(parsed.from_),
-        to=_people(parsed.to),
-        cc=_people(parsed.cc),
-        bcc=_people(parsed.bcc),
+        from_=from_,
+        to=to,
+        cc=cc,
+        bcc=bcc,
         reply_to=_people(parsed.reply_to),
         snippet=parsed.snippet,
         body=parsed.body,
-        search_text=parsed.text[:SEARCH_TEXT_LIMIT],
+        search_text=text,
+        search_fields=fts.fields(
+            subject=parsed.subject,
+            from_=from_,
+            to=to,
+            cc=cc,
+            bcc=bcc,
+            filenames=(a.filename for a in attachments),
+            body=text,
+        ),
         has_attachments=parsed.has_attachments,
         attachments=attachments,
         parse_errors=parsed.parse_errors,
