@@ -9,15 +9,17 @@ from fastapi import FastAPI, Request, Response
 from inboxsync import __version__
 from inboxsync.api import errors
 from inboxsync.api.envelope import request_id_of
-from inboxsync.api.paths import BodyLimitMiddleware, RawPathMiddleware
+from inboxsync.api.paths import RawPathMiddleware
 from inboxsync.api.routes import (
     attachments,
     changes,
     connect,
+    drafts,
     folders,
     grants,
     health,
     messages,
+    send,
     sync_status,
     threads,
     webhooks,
@@ -44,9 +46,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         return response
 
     app.include_router(health.router)
-    for module in (grants, messages, threads, folders, attachments):
-        app.include_router(module.router)
-    app.add_middleware(BodyLimitMiddleware)
+    for module in (grants, send, messages, drafts, threads, folders, attachments):
+        app.include_router(module.router)  # send before messages: messages/send is no {message_id}
+    app.add_middleware(send.SendBodyLimit, send_limit=runtime.settings.max_send_bytes)
     app.add_middleware(RawPathMiddleware)
     app.include_router(connect.router)
     app.include_router(sync_status.router)

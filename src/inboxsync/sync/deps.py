@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from inboxsync.actions.imap import ImapWriter
+from inboxsync.actions.outgoing import outgoing_handlers
 from inboxsync.actions.worker import Handler
 from inboxsync.providers.gmail.oauth import GoogleConfig
 from inboxsync.store.blobs import BlobStore
@@ -40,6 +41,7 @@ class SyncDeps:
                 "delete_folder",
             )
         }
+        handlers.update(outgoing_handlers(writer, self.blobs, self.sealer))  # send, drafts
         for kind, factory in self.extra_handlers.items():
             handlers[kind] = factory(writer)
         return handlers
