@@ -70,18 +70,6 @@ class Settings(BaseSettings):
         "before the worker takes it over (the request's process died).",
     )
     smtp_timeout: float = Field(default=60.0, gt=0, description="Seconds per SMTP command.")
-    max_send_bytes: int = Field(
-        default=25 * 1024 * 1024,
-        gt=0,
-        description="Largest message (attachments included, before encoding) the API sends.",
-    )
-    send_lease_seconds: float = Field(
-        default=300.0,
-        gt=0,
-        description="How long a send being delivered by an API request is left to that request "
-        "before the worker takes it over (the request's process died).",
-    )
-    smtp_timeout: float = Field(default=60.0, gt=0, description="Seconds per SMTP command.")
     log_level: str = "INFO"
     google_client_id: str | None = Field(default=None, description="OAuth client id for Gmail.")
     google_client_secret: SecretStr | None = Field(default=None, description="Its secret.")
