@@ -25,7 +25,6 @@ def sync_command(
     from inboxsync.store import grants
     from inboxsync.store.migrate import ensure_current
     from inboxsync.sync.deps import SyncDeps
-    from inboxsync.sync.gmail.account import GmailGrantSync
     from inboxsync.sync.imap.account import ImapGrantSync, PassSummary
 
     settings = load_settings(data_dir=data_dir, database_url=database_url)
@@ -44,6 +43,8 @@ def sync_command(
             for grant in targets:
                 try:
                     if grant.provider == "google":
+                        from inboxsync.sync.gmail.account import GmailGrantSync
+
                         gmail = await GmailGrantSync(deps, grant.id).run_once()
                         ok += 1
                         total.new += gmail.new

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from inboxsync.store.db import Database
 
+if TYPE_CHECKING:  # Alembic is imported only when a migration runs: every CLI start checks first
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 HEAD = "0003"  # the newest revision; a test checks it against the scripts
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -26,12 +28,16 @@ def alembic_config(url: str) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     heads = ScriptDirectory.from_config(alembic_config("")).get_heads()
     return heads[0]
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Upgrade the database to ``revision`` inside one connection."""
+
+    from alembic import command
 
     def run(connection: Connection) -> None:
         config = alembic_config(db.url)
@@ -45,6 +51,8 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 async def downgrade(db: Database, revision: str) -> None:
     """Downgrade the database to ``revision`` (``base`` removes every table)."""
 
+    from alembic import command
+
     def run(connection: Connection) -> None:
         config = alembic_config(db.url)
         config.attributes["connection"] = connection
@@ -56,6 +64,8 @@ async def downgrade(db: Database, revision: str) -> None:
 
 async def current_revision(db: Database) -> str | None:
     """The revision the database is at, or ``None`` when it has never been migrated."""
+
+    from alembic.runtime.migration import MigrationContext
 
     def read(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from inboxsync.actions.imap import ImapWriter
-from inboxsync.actions.outgoing import outgoing_handlers
 from inboxsync.actions.worker import Handler
-from inboxsync.providers.gmail.oauth import GoogleConfig
 from inboxsync.store.blobs import BlobStore
 from inboxsync.store.crypto import Sealer
 from inboxsync.store.db import Database
 from inboxsync.sync.parsing import Parser
+
+if TYPE_CHECKING:  # imported where used: a process with no Gmail grant never loads httpx for it
+    from inboxsync.providers.gmail.oauth import GoogleConfig
 
 HandlerFactory = Callable[[ImapWriter], Handler]
 
@@ -41,6 +43,8 @@ class SyncDeps:
                 "delete_folder",
             )
         }
+        from inboxsync.actions.outgoing import outgoing_handlers  # SMTP only when writing back
+
         handlers.update(outgoing_handlers(writer, self.blobs, self.sealer))  # send, drafts
         for kind, factory in self.extra_handlers.items():
             handlers[kind] = factory(writer)

@@ -52,6 +52,8 @@ async def sync_mailbox(client: ImapClient, ctx: SyncContext, folder: Folder) -> 
     if folder.uidvalidity is not None and folder.highestmodseq and "QRESYNC" in client.capabilities:
         qresync = (folder.uidvalidity, folder.highestmodseq)
     info = await client.select(folder.path, condstore=condstore, qresync=qresync)
+    if _unchanged(folder, info):
+        return result
     async with ctx.db.session() as session:
         local = await messages.folder_placements(session, folder.id)
 
@@ -100,6 +102,21 @@ async def sync_mailbox(client: ImapClient, ctx: SyncContext, folder: Folder) -> 
             folder.uidvalidity, folder.uidnext = row.uidvalidity, row.uidnext
             folder.highestmodseq, folder.cursor = row.highestmodseq, row.cursor
     return result
+
+
+def _unchanged(folder: Folder, info: SelectInfo) -> bool:
+    """CONDSTORE says nothing happened: same UIDVALIDITY, HIGHESTMODSEQ, UIDNEXT and EXISTS as after
+    the last pass (an expunge or a flag change moves HIGHESTMODSEQ, an arrival moves UIDNEXT)."""
+    return (
+        folder.highestmodseq is not None
+        and not info.nomodseq
+        and info.uidvalidity == folder.uidvalidity
+        and info.highestmodseq == folder.highestmodseq
+        and info.uidnext == folder.uidnext
+        and info.exists == folder.cursor.get("exists")
+        and not info.vanished
+        and not info.changed
+    )
 
 
 async def _difference(
