@@ -219,8 +219,11 @@ def build_sqlite(path: Path, size: int, items: list[dict[str, Any]]) -> None:
         con.executemany(
             insert_doc,
             [
-                (fts.docid_floor(r["received_at"]) | (int(r["id"][2:]) & 0xFFFFF), r["id"])
-                + tuple(x["search"][f] for f in fts.FIELDS)
+                (
+                    fts.docid_floor(r["received_at"]) | (int(r["id"][2:]) & 0xFFFFF),
+                    r["id"],
+                    *(x["search"][f] for f in fts.FIELDS),
+                )
                 for r, x in batch
             ],
         )
