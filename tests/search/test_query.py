@@ -53,9 +53,7 @@ def test_plan() -> None:
     assert compile_query("in:nowhere", FOLDERS, NOW) == InFolders(())
     assert compile_query("a OR (b OR c) -(d e)", FOLDERS, NOW) == All(
         (Any_((Words("a"), Words("b"), Words("c"))), Exclude(All((Words("d"), Words("e"))))),
-    ) or compile_query("a OR (b OR c)", FOLDERS, NOW) == Any_(
-        (Words("a"), Words("b"), Words("c"))
-    )
+    ) or compile_query("a OR (b OR c)", FOLDERS, NOW) == Any_((Words("a"), Words("b"), Words("c")))
     assert compile_query("hello !!!", FOLDERS, NOW) == Words("hello")
 
 
