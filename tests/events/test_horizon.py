@@ -10,9 +10,10 @@ from inboxsync.store.db import Database
 from tests.events.conftest import make_setup
 
 
-async def test_lower_id_committed_later_is_not_skipped(database: Database) -> None:
-    if database.is_sqlite:
-        pytest.skip("SQLite has one writer at a time: ids commit in order")
+@pytest.mark.postgres
+async def test_lower_id_committed_later_is_not_skipped(pg_database: Database) -> None:
+    """PostgreSQL only: SQLite has one writer at a time, so its ids commit in order."""
+    database = pg_database
     setup = await make_setup(database, "http://127.0.0.1:9/hook")
     horizon = Horizon(database)
     async with database.session() as session:

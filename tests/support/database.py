@@ -80,3 +80,16 @@ async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
     await upgrade(db)
     yield db
     await db.close()
+
+
+@pytest.fixture
+async def pg_database() -> AsyncIterator[Database]:
+    """A migrated PostgreSQL database only (for behaviour SQLite cannot have)."""
+    name = await create_pg_database()
+    db = Database(pg_url(name))
+    try:
+        await upgrade(db)
+        yield db
+    finally:
+        await db.close()
+        await drop_pg_database(name)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import sys
-import types
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,20 +20,6 @@ import httpx
 
 from inboxsync.errors import InvalidRequest
 
-
-def _cheap_sniffio() -> None:
-    """httpcore asks ``sniffio`` which event loop runs, several times a request; without sniffio
-    installed (newer anyio no longer pulls it in) each ask is a failed import that searches
-    ``sys.path`` (~0.4 ms, most of a loopback delivery). inboxsync runs on asyncio only."""
-    import importlib.util
-
-    if importlib.util.find_spec("sniffio") is None:
-        shim = types.ModuleType("sniffio")
-        shim.current_async_library = lambda: "asyncio"  # type: ignore[attr-defined]  # module attribute set at runtime
-        sys.modules["sniffio"] = shim
-
-
-_cheap_sniffio()
 TIMEOUT = 10.0  # seconds, for every request (connect, read, write, pool)
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
