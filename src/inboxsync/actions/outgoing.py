@@ -54,6 +54,8 @@ class Outgoing:
     config: OutgoingConfig = OutgoingConfig()
 
     def smtp_of(self, grant: Grant) -> Endpoint:
+        if not grant.settings.get("smtp_host"):
+            raise InvalidRequest("this grant has no SMTP settings (smtp_host and friends)")
         account = ImapAccount.from_stored(
             grant.email, grant.settings, self.sealer.open(grant.credentials)
         )

@@ -153,7 +153,9 @@ async def send_accepted(
     request: Request, runtime: Runtime, grant: Grant, composed: Composed, **accept: Any
 ) -> dict[str, Any]:
     """Accept, try SMTP, answer with the message (shared with sending a draft)."""
-    sender = Sender(outgoing_of(runtime))
+    outgoing = outgoing_of(runtime)
+    outgoing.smtp_of(grant)  # no SMTP settings: refused before anything is accepted
+    sender = Sender(outgoing)
     key = request.headers.get("idempotency-key") or None
     if key is not None and len(key) > 255:
         raise InvalidRequest("Idempotency-Key is longer than 255 characters")
