@@ -5,9 +5,10 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.api.errors import ApiError
@@ -25,11 +26,16 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     async with runtime.db.session() as session:
+        committed: set[str] = set()
+
+        def after_commit(sync_session: Any) -> None:
+            committed.update(sync_session.info.pop("enqueued_for", ()))
+
+        event.listen(session.sync_session, "after_commit", after_commit)
         yield session
-        enqueued: set[str] = session.info.get("enqueued_for", set())
         supervisor = getattr(request.app.state, "supervisor", None)
-        if enqueued and supervisor is not None and not session.in_transaction():
-            for grant_id in enqueued:
+        if committed and supervisor is not None:
+            for grant_id in committed:
                 supervisor.notify(grant_id)  # committed: the worker writes it back now
 
 

@@ -20,16 +20,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inboxsync.core.ids import new_id
 from inboxsync.store import changes, messages, threads
 from inboxsync.store.models import (
     Action,
-    Attachment,
     Folder,
     Grant,
     Message,
     MessageFolder,
-    table_of,
 )
 from inboxsync.store.records import NewMessage, Placement
 from inboxsync.store.upsert import upsert
@@ -105,24 +102,6 @@ async def labels_of(
     return out
 
 
-def _attachment_rows(grant_id: str, mid: str, m: NewMessage) -> list[dict[str, object]]:
-    return [
-        {
-            "id": new_id(),
-            "grant_id": grant_id,
-            "message_id": mid,
-            "part_id": a.part_id,
-            "filename": a.filename,
-            "content_type": a.content_type[:255],
-            "size": a.size,
-            "content_id": a.content_id[:1000] if a.content_id else None,
-            "content_disposition": a.content_disposition,
-            "is_inline": a.is_inline,
-        }
-        for a in m.attachments
-    ]
-
-
 def _placements(
     grant_id: str, mid: str, labels: Iterable[str], folder_ids: Mapping[str, str], received: int
 ) -> list[dict[str, object]]:
@@ -164,23 +143,18 @@ async def ingest(
         return []
     assigner = threads.ThreadAssigner(session, grant_id)
     await assigner.preload(m for m, _ in fresh.values())
-    rows: list[dict[str, object]] = []
-    attachment_rows: list[dict[str, object]] = []
+    rows: list[tuple[str, str, NewMessage, Placement]] = []
     placements: list[dict[str, object]] = []
     for mid, (m, labels) in fresh.items():
         thread_id = assigner.assign(m, m.provider_thread_id or mid)
-        placement = Placement(uid_of(mid), flags_of(labels))
-        rows.append(messages._message_row(grant_id, mid, thread_id, m, placement, now))
-        attachment_rows.extend(_attachment_rows(grant_id, mid, m))
+        rows.append((mid, thread_id, m, Placement(uid_of(mid), flags_of(labels))))
         placements.extend(_placements(grant_id, mid, labels, folder_ids, m.received_at))
     await assigner.flush()
-    await session.execute(table_of(Message).insert(), rows)
-    if attachment_rows:
-        await session.execute(table_of(Attachment).insert(), attachment_rows)
+    await messages.insert_new(session, grant_id, rows, now)  # with attachments and search docs
     await upsert(session, MessageFolder, placements, ["folder_id", "uid"])
     created = list(fresh)
     await changes.record_many(session, grant_id, "message", "created", created)
-    touched = {str(r["thread_id"]) for r in rows}
+    touched = {thread_id for _, thread_id, _, _ in rows}
     await threads.recompute(session, grant_id, touched, self_email=self_email)
     return created
 
@@ -243,7 +217,7 @@ async def set_labels(
     await messages.refresh_flags(session, grant_id, mids)
     for mid, fields in changed.items():
         changes.record(session, grant_id, "message", mid, "updated", sorted(fields))
-    await messages._recompute_threads_of(session, grant_id, mids, self_email)
+    await messages.recompute_threads_of(session, grant_id, mids, self_email)
     orphaned = [mid for mid in mids if not folders_of(updates[mid], folder_ids)]
     await messages.delete_orphans(session, grant_id, orphaned, self_email=self_email)
     return mids

@@ -36,7 +36,7 @@ async def known_by_hash(
     return found
 
 
-def _message_row(
+def message_row(
     grant_id: str, mid: str, thread_id: str, m: NewMessage, p: Placement, now: int
 ) -> dict[str, object]:
     unread, starred, draft = flag_state(p.flags)
@@ -71,6 +71,42 @@ def _message_row(
     }
 
 
+async def insert_new(
+    session: AsyncSession,
+    grant_id: str,
+    rows: Sequence[tuple[str, str, NewMessage, Placement]],
+    now: int,
+) -> None:
+    """Insert new messages given as (id, thread id, record, placement for their flags), with their
+    attachments and full-text documents: one bulk statement per table (IMAP and Gmail ingest)."""
+    message_rows: list[dict[str, object]] = []
+    attachment_rows: list[dict[str, object]] = []
+    search_docs: list[fts.SearchDoc] = []
+    for mid, thread_id, m, p in rows:
+        message_rows.append(message_row(grant_id, mid, thread_id, m, p, now))
+        search_docs.append(fts.of_new(grant_id, mid, m))  # full-text index, same transaction
+        attachment_rows.extend(
+            {
+                "id": new_id(),
+                "grant_id": grant_id,
+                "message_id": mid,
+                "part_id": a.part_id,
+                "filename": a.filename,
+                "content_type": a.content_type[:255],
+                "size": a.size,
+                "content_id": a.content_id[:1000] if a.content_id else None,
+                "content_disposition": a.content_disposition,
+                "is_inline": a.is_inline,
+            }
+            for a in m.attachments
+        )
+    if message_rows:
+        await bulk.insert(session, table_of(Message), message_rows)
+    if attachment_rows:
+        await bulk.insert(session, table_of(Attachment), attachment_rows)
+    await fts.index(session, search_docs)
+
+
 async def ingest(
     session: AsyncSession,
     grant_id: str,
@@ -86,40 +122,17 @@ async def ingest(
     fresh = [(m, p) for m, p in batch if m.sha256 not in known]
     await assigner.preload(m for m, _ in fresh)
 
-    message_rows: list[dict[str, object]] = []
-    attachment_rows: list[dict[str, object]] = []
+    new_rows: list[tuple[str, str, NewMessage, Placement]] = []
     created: list[str] = []
-    search_docs: list[fts.SearchDoc] = []
     for m, p in fresh:
         if m.sha256 in known:  # the same bytes twice in one batch
             continue
         mid = new_id()
         known[m.sha256] = mid
         created.append(mid)
-        thread_id = assigner.assign(m, m.provider_thread_id)
-        message_rows.append(_message_row(grant_id, mid, thread_id, m, p, now))
-        search_docs.append(fts.of_new(grant_id, mid, m))  # full-text index, same transaction
-        for a in m.attachments:
-            attachment_rows.append(
-                {
-                    "id": new_id(),
-                    "grant_id": grant_id,
-                    "message_id": mid,
-                    "part_id": a.part_id,
-                    "filename": a.filename,
-                    "content_type": a.content_type[:255],
-                    "size": a.size,
-                    "content_id": a.content_id[:1000] if a.content_id else None,
-                    "content_disposition": a.content_disposition,
-                    "is_inline": a.is_inline,
-                }
-            )
+        new_rows.append((mid, assigner.assign(m, m.provider_thread_id), m, p))
     await assigner.flush()
-    if message_rows:
-        await bulk.insert(session, table_of(Message), message_rows)
-    if attachment_rows:
-        await bulk.insert(session, table_of(Attachment), attachment_rows)
-    await fts.index(session, search_docs)
+    await insert_new(session, grant_id, new_rows, now)
 
     created_set = set(created)
     placements = [
@@ -143,7 +156,7 @@ async def ingest(
     await changes.record_many(session, grant_id, "message", "created", created)
     await changes.record_many(session, grant_id, "message", "updated", placed, ["folders"])
 
-    touched = {str(r["thread_id"]) for r in message_rows}
+    touched = {thread_id for _, thread_id, _, _ in new_rows}
     if placed:
         rows = await session.execute(select(Message.thread_id).where(Message.id.in_(placed)))
         touched.update(t for t in rows.scalars() if t)
@@ -255,7 +268,7 @@ async def set_flags(
     changed = await refresh_flags(session, grant_id, list(dict.fromkeys(mids)))
     for mid in changed:
         changes.record(session, grant_id, "message", mid, "updated", ["unread", "starred"])
-    await _recompute_threads_of(session, grant_id, changed, self_email)
+    await recompute_threads_of(session, grant_id, changed, self_email)
     return changed
 
 
@@ -298,7 +311,7 @@ async def remove_placements(
         await refresh_flags(session, grant_id, kept)
         for mid in kept:
             changes.record(session, grant_id, "message", mid, "updated", ["folders"])
-        await _recompute_threads_of(session, grant_id, kept, self_email)
+        await recompute_threads_of(session, grant_id, kept, self_email)
     if orphans and not defer_orphans:
         orphans = await delete_orphans(session, grant_id, orphans, self_email=self_email)
     return kept, orphans
@@ -340,7 +353,7 @@ async def delete_orphans(
     return orphans
 
 
-async def _recompute_threads_of(
+async def recompute_threads_of(
     session: AsyncSession, grant_id: str, message_ids: Sequence[str], self_email: str
 ) -> None:
     if not message_ids:

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inboxsync.store.models import Action, Folder, MessageFolder, table_of
 
 OPEN_STATES = ("pending", "in_flight")
+# Kinds whose object is a message whose local state sync must not undo while they are open.
+PROTECTING_KINDS = ("update_message", "delete_message", "save_draft", "delete_draft")
 
 
 async def due(session: AsyncSession, grant_id: str, *, limit: int = 100) -> list[Action]:
@@ -51,7 +53,7 @@ async def protected_messages(session: AsyncSession, grant_id: str) -> set[str]:
         select(Action.object_id).where(
             Action.grant_id == grant_id,
             Action.state.in_(OPEN_STATES),
-            Action.kind.in_(("update_message", "delete_message")),
+            Action.kind.in_(PROTECTING_KINDS),
         )
     )
     return {r for r in rows.scalars() if r}

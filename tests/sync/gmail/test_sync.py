@@ -65,3 +65,18 @@ async def test_first_sync_then_every_kind_of_change(tmp_path: Path) -> None:
             "GET /gmail/v1/users/me/labels",
             "GET /gmail/v1/users/me/history",
         ]
+
+
+async def test_gmail_messages_are_searchable(tmp_path: Path) -> None:
+    from inboxsync.search import service
+    from inboxsync.store.queries import MessageFilter
+
+    async with gmail_grant(tmp_path) as rig:
+        wanted = rig.box.insert(raw_message(7), ["INBOX"])
+        rig.box.insert(raw_message(8), ["INBOX"])
+        await rig.sync().run_once()
+        async with rig.runtime.db.session() as session:
+            rows, _ = await service.messages(
+                session, rig.grant_id, "from:s7@example.com", MessageFilter(), 10, None
+            )
+        assert [row.id for row in rows] == [wanted.id]
