@@ -29,6 +29,8 @@ from inboxsync.store.db import Database
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE = 5.0  # seconds the loops get to finish their step when the service stops
+
 
 @dataclass(frozen=True)
 class ServiceConfig:
@@ -62,9 +64,13 @@ class WebhookService:
             try:
                 await stop.wait()
             finally:
-                for task in [*loops, *self._senders.values()]:
+                # The loops see ``stop`` and finish their step; cancelling one in the middle of a
+                # database call would leave the connection to be reset by the pool (and logged).
+                tasks = [*loops, *self._senders.values()]
+                _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
+                for task in late:
                     task.cancel()
-                await asyncio.gather(*loops, *self._senders.values(), return_exceptions=True)
+                await asyncio.gather(*tasks, return_exceptions=True)
                 self._senders.clear()
                 with contextlib.suppress(Exception):
                     async with self.db.transaction() as session:
