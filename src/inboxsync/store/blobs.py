@@ -1,7 +1,8 @@
 """Content-addressed blob store for raw RFC 822 bytes.
 
 A blob's key is the hex SHA-256 of its bytes, so the same message stored twice takes the space once.
-Files live at ``<root>/<k[0:2]>/<k[2:4]>/<key>``; they are written to a temporary name and renamed, and
+Files live at ``<root>/<k[0:2]>/<key>`` (one level of 256 directories: a second level made nearly
+every file of a first sync create its own directory); they are written to a temporary name and renamed, and
 :meth:`FileBlobStore.put_many` makes a whole batch durable with one ``syncfs`` after the renames, so the
 first sync of a large mailbox does not pay one ``fsync`` per message. The rows that name a blob commit
 only after that, so a committed row always finds its blob whole. A crash before the ``syncfs`` can leave
@@ -35,6 +36,8 @@ class BlobStore(Protocol):
     def put_many(self, blobs: Iterable[bytes]) -> list[str]: ...
 
     def put_file(self, path: Path) -> str: ...
+
+    def sync(self) -> None: ...
 
     def get(self, key: str) -> bytes: ...
 
@@ -85,7 +88,7 @@ class FileBlobStore:
     def path(self, key: str) -> Path:
         if len(key) != 64 or not all(c in "0123456789abcdef" for c in key):
             raise NotFound(f"no blob {key!r}")
-        return self.root / key[:2] / key[2:4] / key
+        return self.root / key[:2] / key
 
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
@@ -151,6 +154,11 @@ class FileBlobStore:
                     _fsync_path(directory)
             else:
                 _syncfs(self.root)
+
+    def sync(self) -> None:
+        """Make every blob written so far (by any process) durable: one ``syncfs``."""
+        if self.durable:
+            _syncfs(self.root)
 
     def get(self, key: str) -> bytes:
         try:

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inboxsync.store import bulk
 from inboxsync.store.records import NewMessage
 
 FIELDS = ("subject", "sender", "to_addr", "cc_addr", "bcc_addr", "filename", "body")
@@ -149,11 +150,14 @@ async def index(session: AsyncSession, docs: Sequence[SearchDoc]) -> None:
         await session.execute(text(_PG_INSERT), [_pg_row(d) for d in docs])
         return
     ids = await _fresh_docids(session, [d.received_at for d in docs])
+    # Ascending rowids: FTS5 appends to its pending terms instead of flushing a segment.
+    ordered = sorted(zip(ids, docs, strict=True), key=lambda pair: pair[0])
     rows = [
         {"docid": docid, "message_id": d.message_id, **dict(zip(FIELDS, d.fields, strict=True))}
-        for docid, d in zip(ids, docs, strict=True)
+        for docid, d in ordered
     ]
-    await session.execute(text(_SQLITE_INSERT), rows)
+    await bulk.insert(session, _SEARCH_DOCS, rows)
+    return
 
 
 async def forget(session: AsyncSession, message_ids: Sequence[str]) -> None:
@@ -191,10 +195,14 @@ async def _fresh_docids(session: AsyncSession, received: Sequence[int]) -> list[
             return ids
 
 
-_SQLITE_INSERT = (
-    f"INSERT INTO search_docs (docid, message_id, {', '.join(FIELDS)}) "
-    f"VALUES (:docid, :message_id, {', '.join(':' + f for f in FIELDS)})"
-)
+_SEARCH_DOCS = Table(
+    "search_docs",
+    MetaData(),
+    Column("docid", Integer, primary_key=True),
+    Column("message_id", String(32)),
+    *(Column(f, Text) for f in FIELDS),
+)  # the SQLite shape, for bulk inserts (the table itself is made by migration 0002)
+
 
 _WEIGHTS = {"subject": "A", "sender": "B", "to_addr": "C", "cc_addr": "C", "bcc_addr": "C"}
 _WEIGHTS |= {"filename": "C", "body": "D"}

@@ -1,6 +1,7 @@
 """Parse raw messages into store records, in a process pool for big batches.
 
-MIME parsing is CPU-bound (about 0.1–0.5 ms a message); during first sync it runs beside the download
+Workers also write the raw bytes to a file blob store: hashing and writing them in the sync process
+competed for its one interpreter lock with the IMAP reader and the inserts. MIME parsing is CPU-bound (about 0.1–0.5 ms a message); during first sync it runs beside the download
 and the inserts on the other cores. Small batches (new mail from IDLE) are parsed inline: a round trip
 to a worker process would cost more than the parse.
 """
@@ -14,8 +15,10 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 from inboxsync.mime import parse
+from inboxsync.store.blobs import FileBlobStore
 from inboxsync.store.records import NewMessage
 from inboxsync.sync.convert import to_new_message
 
@@ -30,7 +33,13 @@ def parse_one(raw: bytes, received_at: float | None) -> NewMessage:
     return to_new_message(parsed, hashlib.sha256(raw).hexdigest(), received_at=when)
 
 
-def parse_chunk(items: Sequence[tuple[bytes, float | None]]) -> list[NewMessage]:
+def parse_chunk(
+    items: Sequence[tuple[bytes, float | None]], blob_root: str | None = None
+) -> list[NewMessage]:
+    """Parse messages; with ``blob_root``, also write their raw bytes into that file blob store
+    (not yet durable: the caller syncs once for the batch before its rows commit)."""
+    if blob_root is not None:
+        FileBlobStore(Path(blob_root), durable=False).put_many(raw for raw, _ in items)
     return [parse_one(raw, when) for raw, when in items]
 
 
@@ -51,14 +60,17 @@ class Parser:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_warm)
         return self._pool
 
-    async def parse(self, items: Sequence[tuple[bytes, float | None]]) -> list[NewMessage]:
+    async def parse(
+        self, items: Sequence[tuple[bytes, float | None]], blob_root: str | None = None
+    ) -> list[NewMessage]:
+        """Parse (and with ``blob_root`` store, see :func:`parse_chunk`) where it is cheapest."""
         if len(items) < INLINE_BELOW or self.workers <= 1:
-            return parse_chunk(items)
+            return parse_chunk(items, blob_root)
         loop = asyncio.get_running_loop()
         pool = self._executor()
         chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
         results = await asyncio.gather(
-            *(loop.run_in_executor(pool, parse_chunk, list(chunk)) for chunk in chunks)
+            *(loop.run_in_executor(pool, parse_chunk, list(chunk), blob_root) for chunk in chunks)
         )
         return [record for chunk in results for record in chunk]
 

@@ -23,11 +23,13 @@ from inboxsync.providers.imap.responses import Fetch
 from inboxsync.providers.imap.select import SelectInfo
 from inboxsync.store import folders as folder_repo
 from inboxsync.store import messages
+from inboxsync.store.blobs import FileBlobStore
 from inboxsync.store.models import Folder
 from inboxsync.store.records import NewMessage, Placement
 from inboxsync.sync.imap.context import SyncContext
 from inboxsync.sync.imap.plan import FolderDiff, diff_changes, diff_full, normal_flags
 from inboxsync.sync.imap.remap import remap_folder
+from inboxsync.sync.parsing import INLINE_BELOW
 
 log = logging.getLogger(__name__)
 
@@ -301,13 +303,19 @@ Prepared = list[tuple[NewMessage, Placement, int]]
 
 
 async def prepare_batch(ctx: SyncContext, got: Downloaded) -> Prepared:
-    """Parse (in worker processes) while the raw bytes go to the blob store (in a thread)."""
+    """Parse in worker processes and store the raw bytes; both are durable when this returns."""
     if not got:
         return []
-    records, _ = await asyncio.gather(
-        ctx.parser.parse([(raw, when) for _, raw, when, _, _ in got]),
-        asyncio.to_thread(ctx.blobs.put_many, [raw for _, raw, _, _, _ in got]),
-    )
+    items = [(raw, when) for _, raw, when, _, _ in got]
+    if isinstance(ctx.blobs, FileBlobStore) and len(items) >= INLINE_BELOW:
+        # Big batches: the parse workers write the files too, then one syncfs makes them durable.
+        records = await ctx.parser.parse(items, str(ctx.blobs.root))
+        await asyncio.to_thread(ctx.blobs.sync)
+    else:
+        records, _ = await asyncio.gather(
+            ctx.parser.parse(items),
+            asyncio.to_thread(ctx.blobs.put_many, [raw for raw, _ in items]),
+        )
     return [
         (record, Placement(uid, flags, modseq), len(raw))
         for record, (uid, raw, _, flags, modseq) in zip(records, got, strict=True)
