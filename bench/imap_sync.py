@@ -8,7 +8,7 @@ Seeds the 6,046-message SpamAssassin corpus over four folders of a local Dovecot
   inboxsync  `inboxsync sync --once` as a whole process: first full sync (parsed, stored, listable),
              then a no-change pass; peak RSS
   serve      `inboxsync serve` driven over HTTP: connect -> newest 50 listed, connect -> all synced
-  latency    APPEND -> listed by the API, minus Dovecot's IDLE notification to a bare client,
+  latency    APPEND -> message.created on the change stream (long-poll) and the message read, minus Dovecot's IDLE notification to a bare client,
              for the same APPENDs (median and p95 over --appends)
 and prints each against its baseline as a ratio. Times are wall-clock medians of --runs runs.
 """
@@ -204,6 +204,32 @@ class Serve:
         self.proc.wait(timeout=30)
 
 
+def _last_cursor(serve: Serve, grant: str, cursor: str) -> str:
+    while True:
+        page = serve.http.get(
+            f"/v3/grants/{grant}/changes", params={"cursor": cursor, "limit": 500}
+        ).json()
+        if not page["data"]:
+            return cursor
+        cursor = page["next_cursor"]
+
+
+def _wait_created(serve: Serve, grant: str, cursor: str, subject: str) -> str:
+    """Long-poll the change stream until a message.created whose subject is ``subject``."""
+    while True:
+        page = serve.http.get(
+            f"/v3/grants/{grant}/changes", params={"cursor": cursor, "wait": 10}
+        ).json()
+        cursor = page["next_cursor"]
+        for change in page["data"]:
+            if change["type"] == "message.created":
+                message = serve.http.get(
+                    f"/v3/grants/{grant}/messages/{change['object_id']}"
+                ).json()["data"]
+                if message["subject"] == subject:
+                    return cursor
+
+
 def connect_to_listable(server: Dovecot, total: int) -> tuple[float, float, int]:
     """Seconds from connect until the newest 50 are listed, until all are synced; peak RSS (KiB)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,6 +270,8 @@ async def latency(server: Dovecot, appends: int) -> list[float]:
             await bare.login(server.user, server.password)
             await bare.select("INBOX")
             await asyncio.sleep(1.0)
+            cursor = serve.http.get(f"/v3/grants/{grant}/changes", params={"limit": 1}).json()
+            position = _last_cursor(serve, grant, cursor["next_cursor"])
             for n in range(appends):
                 subject = f"latency {n} {time.time()}"
                 raw = (
@@ -252,23 +280,21 @@ async def latency(server: Dovecot, appends: int) -> list[float]:
                 ).encode()
                 async with bare.idle() as idle:
                     t0 = time.perf_counter()
+                    # The application's view: a long-poll of the change stream (no busy polling
+                    # that would compete with the sync for the server's CPU), then the message.
+                    watch = asyncio.create_task(
+                        asyncio.to_thread(_wait_created, serve, grant, position, subject)
+                    )
                     await asyncio.to_thread(admin.append, "INBOX", raw)
-                    heard = seen = None
-                    while heard is None or seen is None:
-                        if heard is None:
-                            events = await idle.wait(0.002)
-                            if any(isinstance(e, Exists) for e in events):
-                                heard = time.perf_counter() - t0
-                        if seen is None:
-                            page = serve.http.get(
-                                f"/v3/grants/{grant}/messages", params={"limit": 1}
-                            ).json()["data"]
-                            if page and page[0]["subject"] == subject:
-                                seen = time.perf_counter() - t0
-                            else:
-                                await asyncio.sleep(0.005)
+                    heard = None
+                    while heard is None:
+                        events = await idle.wait(0.002)
+                        if any(isinstance(e, Exists) for e in events):
+                            heard = time.perf_counter() - t0
                         if time.perf_counter() - t0 > 10:
-                            raise RuntimeError("not visible within 10 s")
+                            raise RuntimeError("no IDLE notification within 10 s")
+                    position = await asyncio.wait_for(watch, 10)
+                    seen = time.perf_counter() - t0
                 overheads.append(seen - heard)
                 await asyncio.sleep(0.3)
         finally:

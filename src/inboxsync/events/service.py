@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import httpx
@@ -37,7 +38,9 @@ class ServiceConfig:
     application_id: str = "inboxsync"
     allow_private: bool = False
     retention: float = 7 * 86400.0  # seconds a change stays readable
-    poll: float = 0.02  # seconds between looks at the change log when idle
+    poll: float = (
+        0.5  # seconds between looks for changes other processes commit (ours wake at once)
+    )
     lease_ttl: float = 30.0
     timeout: float = guard.TIMEOUT  # seconds for every request
     policy: Policy = field(default_factory=Policy)
@@ -76,6 +79,10 @@ class WebhookService:
                     async with self.db.transaction() as session:
                         await webhooks.release(session, self.owner)
 
+    async def _until_changes(self, stop: asyncio.Event) -> None:
+        """Until this process commits change rows, ``stop`` is set, or the poll interval passes."""
+        await _first(self.db.wait_for_changes(self.config.poll), stop.wait())
+
     async def _dispatch_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
@@ -88,7 +95,7 @@ class WebhookService:
                 for event in self._wake.values():
                     event.set()
             else:
-                await _sleep(stop, self.config.poll)
+                await self._until_changes(stop)
 
     async def _lease_loop(self, stop: asyncio.Event, http: httpx.AsyncClient) -> None:
         while not stop.is_set():
@@ -145,6 +152,15 @@ class WebhookService:
             except Exception:
                 log.exception("pruning the change log failed")
             await _sleep(stop, 600.0)
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

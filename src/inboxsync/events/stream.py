@@ -7,7 +7,6 @@ commits later; a cursor older than the prune watermark has expired (the changes 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +18,7 @@ from inboxsync.store import deliveries
 from inboxsync.store.db import Database
 from inboxsync.store.models import Change
 
-POLL = 0.05  # seconds between looks while a long-poll waits
+POLL = 0.5  # seconds between looks for changes committed by other processes (ours wake us at once)
 
 
 class CursorExpired(InvalidRequest):
@@ -70,4 +69,4 @@ async def read(
             rows = await deliveries.changes_between(session, cursor, upto, limit, grant_ids)
         if rows or time.monotonic() >= deadline:
             return rows
-        await asyncio.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+        await db.wait_for_changes(min(POLL, max(0.0, deadline - time.monotonic())))

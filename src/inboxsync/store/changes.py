@@ -30,6 +30,7 @@ def record(
         created_at=time.time(),
     )
     session.add(change)
+    session.info["changed"] = True  # the database wakes stream and webhook readers on commit
     return change
 
 
@@ -57,6 +58,7 @@ async def record_many(
         for oid in object_ids
     ]
     await bulk.insert(session, table_of(Change), rows)
+    session.info["changed"] = True
 
 
 async def after(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from inboxsync.errors import StorageError
 
@@ -40,7 +42,36 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        session_class = type("Session", (Session,), {})
+        event.listen(session_class, "after_commit", self._after_commit)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=session_class
+        )
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop("changed", False):
+            self.changes_committed()
+
+    def changes_committed(self) -> None:
+        """Wake whoever waits for change rows (they were just committed in this process)."""
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+    async def wait_for_changes(self, timeout: float) -> bool:  # noqa: ASYNC109 - a bounded wait
+        """Wait until this process commits change rows, at most ``timeout`` seconds. Commits made
+        by other processes are not seen here: callers keep polling at a slower pace for those."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters.discard(waiter)
+        return True
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
