@@ -71,6 +71,25 @@ def message_row(
     }
 
 
+def attachment_rows_of(grant_id: str, mid: str, m: NewMessage) -> list[dict[str, object]]:
+    """The ``attachments`` rows of a new message."""
+    return [
+        {
+            "id": new_id(),
+            "grant_id": grant_id,
+            "message_id": mid,
+            "part_id": a.part_id,
+            "filename": a.filename,
+            "content_type": a.content_type[:255],
+            "size": a.size,
+            "content_id": a.content_id[:1000] if a.content_id else None,
+            "content_disposition": a.content_disposition,
+            "is_inline": a.is_inline,
+        }
+        for a in m.attachments
+    ]
+
+
 async def insert_new(
     session: AsyncSession,
     grant_id: str,
@@ -85,21 +104,7 @@ async def insert_new(
     for mid, thread_id, m, p in rows:
         message_rows.append(message_row(grant_id, mid, thread_id, m, p, now))
         search_docs.append(fts.of_new(grant_id, mid, m))  # full-text index, same transaction
-        attachment_rows.extend(
-            {
-                "id": new_id(),
-                "grant_id": grant_id,
-                "message_id": mid,
-                "part_id": a.part_id,
-                "filename": a.filename,
-                "content_type": a.content_type[:255],
-                "size": a.size,
-                "content_id": a.content_id[:1000] if a.content_id else None,
-                "content_disposition": a.content_disposition,
-                "is_inline": a.is_inline,
-            }
-            for a in m.attachments
-        )
+        attachment_rows.extend(attachment_rows_of(grant_id, mid, m))
     if message_rows:
         await bulk.insert(session, table_of(Message), message_rows)
     if attachment_rows:

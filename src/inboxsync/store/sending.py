@@ -57,21 +57,7 @@ def row_values(m: NewMessage, *, draft: bool) -> dict[str, Any]:
 
 async def put_attachments(session: AsyncSession, grant_id: str, mid: str, m: NewMessage) -> None:
     await session.execute(delete(Attachment).where(Attachment.message_id == mid))
-    rows = [
-        {
-            "id": new_id(),
-            "grant_id": grant_id,
-            "message_id": mid,
-            "part_id": a.part_id,
-            "filename": a.filename,
-            "content_type": a.content_type[:255],
-            "size": a.size,
-            "content_id": a.content_id[:1000] if a.content_id else None,
-            "content_disposition": a.content_disposition,
-            "is_inline": a.is_inline,
-        }
-        for a in m.attachments
-    ]
+    rows = messages.attachment_rows_of(grant_id, mid, m)
     if rows:
         await session.execute(table_of(Attachment).insert(), rows)
 
