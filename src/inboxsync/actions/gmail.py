@@ -24,6 +24,7 @@ placements with what Google reports.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -34,6 +35,7 @@ from inboxsync.providers.gmail.client import GmailClient
 from inboxsync.providers.gmail.failures import MessageGone
 from inboxsync.store import folders as folder_repo
 from inboxsync.store import gmail as store
+from inboxsync.store.blobs import BlobStore
 from inboxsync.store.db import Database
 from inboxsync.store.models import Action, Folder
 
@@ -41,11 +43,17 @@ NOT_SETTABLE = frozenset({"SENT", "DRAFT", "CHAT", store.ALL_PATH})
 Result = dict[str, Any] | None
 
 
-async def apply_gmail_action(client: GmailClient, db: Database, action: Action) -> Result:
-    """Carry out one outbox row against Gmail; returns what Google assigned (ids), if anything."""
+async def apply_gmail_action(
+    client: GmailClient, db: Database, action: Action, blobs: BlobStore | None = None
+) -> Result:
+    """Carry out one outbox row against Gmail; returns what Google assigned (ids), if anything.
+    ``blobs`` serves sends accepted by the API, whose payload names the raw message by its hash."""
     handler = _HANDLERS.get(action.kind)
     if handler is None:
         raise InvalidRequest(f"unknown action kind {action.kind!r}")
+    if blobs is not None and "mime" not in action.payload and "sha256" in action.payload:
+        raw = await asyncio.to_thread(blobs.get, str(action.payload["sha256"]))
+        action.payload = {**action.payload, "mime": base64.b64encode(raw).decode()}
     try:
         return await handler(client, db, action)
     except MessageGone:

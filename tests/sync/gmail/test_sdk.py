@@ -2,8 +2,7 @@
 
 A live inboxsync API and the Gmail fake, each on a loopback port: the SDK connects the account through
 ``auth.custom_authentication`` (provider google, a refresh token), lists, finds and updates messages,
-threads and folders; the sync (in this process) applies the updates to the fake. Sending is not in the
-API yet (no ``/messages/send`` route); the Gmail side of sending is tested in ``test_writeback``.
+threads and folders, and sends; the sync (in this process) applies the updates and the send to the fake.
 """
 
 from __future__ import annotations
@@ -126,3 +125,24 @@ def test_sdk_lists_and_updates_a_google_grant(
                 folders["INBOX"].id,
                 folders["Work"].id,
             }
+
+            sent = nylas.messages.send(
+                grant.id,
+                {
+                    "to": [{"email": "friend@example.com", "name": "Friend"}],
+                    "subject": "sent through the SDK",
+                    "body": "<p>hello from inboxsync</p>",
+                },
+            ).data
+            assert sent.subject == "sent through the SDK"
+            _sync(tmp_path, google, grant.id)  # the worker sends through Gmail, history brings it
+            at_google = [
+                m for m in box.messages.values() if "SENT" in m.labels and m.id not in msgs
+            ]
+            assert len(at_google) == 1
+            subjects = [
+                m.subject
+                for m in nylas.messages.list(grant.id, query_params={"limit": 200}).data
+                if m.subject == "sent through the SDK"
+            ]
+            assert subjects == ["sent through the SDK"]  # one copy, under Gmail's id

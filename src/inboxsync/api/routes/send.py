@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -154,13 +155,21 @@ async def send_accepted(
 ) -> dict[str, Any]:
     """Accept, try SMTP, answer with the message (shared with sending a draft)."""
     outgoing = outgoing_of(runtime)
-    outgoing.smtp_of(grant)  # no SMTP settings: refused before anything is accepted
+    gmail = grant.provider == "google"  # Google sends through its API: the grant's worker does it
+    if not gmail:
+        outgoing.smtp_of(grant)  # no SMTP settings: refused before anything is accepted
     sender = Sender(outgoing)
     key = request.headers.get("idempotency-key") or None
     if key is not None and len(key) > 255:
         raise InvalidRequest("Idempotency-Key is longer than 255 characters")
     accepted = await sender.accept(grant, composed, idempotency_key=key, **accept)
-    if accepted.fresh:
+    if accepted.fresh and gmail:
+        async with runtime.db.transaction() as session:  # release the request's claim at once
+            await sending.progress(
+                session, accepted.action_id, state="pending", next_attempt_at=time.time()
+            )
+        wake(request, grant.id)
+    elif accepted.fresh:
         await sender.attempt(grant, accepted)
         wake(request, grant.id)
     async with runtime.db.session() as session:

@@ -94,7 +94,15 @@ class GmailGrantSync:
         """Apply the grant's due outbox actions (:mod:`inboxsync.actions.gmail`)."""
 
         async def handler(action: Action) -> None:
-            await apply_gmail_action(ctx.client, ctx.db, action)
+            result = await apply_gmail_action(ctx.client, ctx.db, action, ctx.blobs)
+            sent_id = (result or {}).get("id") if action.kind == "send_message" else None
+            if sent_id and action.object_id and sent_id != action.object_id:
+                # The API kept a local copy under our id until Google gave the message its own;
+                # the history pass brings it back under Gmail's id, in SENT and its thread.
+                async with ctx.db.transaction() as session:
+                    await message_repo.delete_orphans(
+                        session, ctx.grant_id, [action.object_id], self_email=ctx.email
+                    )
 
         handlers = dict.fromkeys(GMAIL_KINDS, handler)
         return await ActionRunner(ctx.db, ctx.grant_id, handlers).run_due()
