@@ -25,18 +25,18 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    supervisor = getattr(request.app.state, "supervisor", None)
     async with runtime.db.session() as session:
-        committed: set[str] = set()
+        if supervisor is not None:
 
-        def after_commit(sync_session: Any) -> None:
-            committed.update(sync_session.info.pop("enqueued_for", ()))
+            def after_commit(sync_session: Any) -> None:
+                # Committed: the grant's worker writes the change back now, while the response
+                # is still being rendered.
+                for grant_id in sync_session.info.pop("enqueued_for", ()):
+                    supervisor.notify(grant_id)
 
-        event.listen(session.sync_session, "after_commit", after_commit)
+            event.listen(session.sync_session, "after_commit", after_commit)
         yield session
-        supervisor = getattr(request.app.state, "supervisor", None)
-        if committed and supervisor is not None:
-            for grant_id in committed:
-                supervisor.notify(grant_id)  # committed: the worker writes it back now
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
