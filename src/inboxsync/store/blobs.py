@@ -107,7 +107,7 @@ class FileBlobStore:
                 final = self.path(key)
                 if final.exists() and final.stat().st_size == len(data):
                     continue
-                tmp = self._tmp / f"{key}.{os.getpid()}.{len(pending)}"
+                tmp = self._tmp / f"{key}.{os.getpid()}.{os.urandom(6).hex()}"
                 with open(tmp, "wb") as fh:
                     fh.write(data)
                 pending.append((tmp, final))
@@ -131,7 +131,7 @@ class FileBlobStore:
             if final.exists() and final.stat().st_size == path.stat().st_size:
                 path.unlink()
                 return key
-            tmp = self._tmp / f"{key}.{os.getpid()}.file"
+            tmp = self._tmp / f"{key}.{os.getpid()}.{os.urandom(6).hex()}"
             os.replace(path, tmp)
             self._commit([(tmp, final)])
         except OSError as exc:

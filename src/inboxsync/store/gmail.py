@@ -150,6 +150,7 @@ async def ingest(
         rows.append((mid, thread_id, m, Placement(uid_of(mid), flags_of(labels))))
         placements.extend(_placements(grant_id, mid, labels, folder_ids, m.received_at))
     await assigner.flush()
+    rows = [(mid, assigner.resolve(tid), m, p) for mid, tid, m, p in rows]
     await messages.insert_new(session, grant_id, rows, now)  # with attachments and search docs
     await upsert(session, MessageFolder, placements, ["folder_id", "uid"])
     created = list(fresh)

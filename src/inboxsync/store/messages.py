@@ -137,6 +137,8 @@ async def ingest(
         created.append(mid)
         new_rows.append((mid, assigner.assign(m, m.provider_thread_id), m, p))
     await assigner.flush()
+    # A later message of the batch may have merged the thread an earlier one was given.
+    new_rows = [(mid, assigner.resolve(tid), m, p) for mid, tid, m, p in new_rows]
     await insert_new(session, grant_id, new_rows, now)
 
     created_set = set(created)

@@ -54,6 +54,10 @@ class ThreadAssigner:
             )
             self.known.update({ref: tid for ref, tid in rows.tuples()})
 
+    def resolve(self, thread_id: str) -> str:
+        """The thread ``thread_id`` ended up in (after merges)."""
+        return self._resolve(thread_id)
+
     def _resolve(self, thread_id: str) -> str:
         while thread_id in self.merged:
             thread_id = self.merged[thread_id]

@@ -11,8 +11,13 @@ from inboxsync.store.records import NewAttachment, NewMessage
 SEARCH_TEXT_LIMIT = 64 * 1024
 
 
+def _clean(value: str) -> str:
+    """Text the database can hold: PostgreSQL refuses NUL in text and JSON (real mail has it)."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
 def _people(addresses: tuple[Address, ...]) -> tuple[dict[str, str], ...]:
-    return tuple({"name": a.name, "email": a.email} for a in addresses)
+    return tuple({"name": _clean(a.name), "email": _clean(a.email)} for a in addresses)
 
 
 def to_new_message(
@@ -27,10 +32,10 @@ def to_new_message(
     attachments = tuple(
         NewAttachment(
             part_id=a.part_id,
-            filename=a.filename or None,
-            content_type=a.content_type,
+            filename=_clean(a.filename) or None,
+            content_type=_clean(a.content_type),
             size=a.size,
-            content_id=a.content_id,
+            content_id=_clean(a.content_id) if a.content_id else None,
             content_disposition=a.disposition or None,
             is_inline=a.is_inline,
         )
@@ -42,26 +47,26 @@ def to_new_message(
         _people(parsed.cc),
         _people(parsed.bcc),
     )
-    text = parsed.text[:SEARCH_TEXT_LIMIT]
+    text = _clean(parsed.text[:SEARCH_TEXT_LIMIT])
     return NewMessage(
         sha256=sha256,
         size=parsed.size,
         received_at=int(received_at.timestamp()) if received_at else date,
         date=date,
-        subject=parsed.subject,
-        message_id_header=parsed.message_id,
-        in_reply_to=parsed.in_reply_to,
-        references=parsed.references,
+        subject=_clean(parsed.subject),
+        message_id_header=_clean(parsed.message_id) if parsed.message_id else None,
+        in_reply_to=_clean(parsed.in_reply_to) if parsed.in_reply_to else None,
+        references=tuple(_clean(r) for r in parsed.references),
         from_=from_,
         to=to,
         cc=cc,
         bcc=bcc,
         reply_to=_people(parsed.reply_to),
-        snippet=parsed.snippet,
-        body=parsed.body,
+        snippet=_clean(parsed.snippet),
+        body=_clean(parsed.body),
         search_text=text,
         search_fields=fts.fields(
-            subject=parsed.subject,
+            subject=_clean(parsed.subject),
             from_=from_,
             to=to,
             cc=cc,
@@ -71,7 +76,7 @@ def to_new_message(
         ),
         has_attachments=parsed.has_attachments,
         attachments=attachments,
-        parse_errors=parsed.parse_errors,
+        parse_errors=tuple(_clean(e) for e in parsed.parse_errors),
         provider_id=provider_id,
         provider_thread_id=provider_thread_id,
     )

@@ -13,7 +13,7 @@ import hashlib
 import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,9 +69,18 @@ class Parser:
         loop = asyncio.get_running_loop()
         pool = self._executor()
         chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-        results = await asyncio.gather(
-            *(loop.run_in_executor(pool, parse_chunk, list(chunk), blob_root) for chunk in chunks)
-        )
+        try:
+            results = await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool, parse_chunk, list(chunk), blob_root)
+                    for chunk in chunks
+                )
+            )
+        except BrokenExecutor:
+            # A worker died (out of memory on a monster message, a signal): start a new pool for
+            # the next batch; this one is retried by the sync's backoff.
+            self.close()
+            raise
         return [record for chunk in results for record in chunk]
 
     def close(self) -> None:

@@ -37,7 +37,10 @@ class Supervisor:
     async def run(self, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
-                await self._reconcile()
+                try:
+                    await self._reconcile()
+                except Exception:  # a database hiccup must not end every grant's sync
+                    log.exception("supervisor: could not look at the grants; trying again")
                 self._wake.clear()
                 waiters = [
                     asyncio.ensure_future(stop.wait()),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from inboxsync.actions.imap import ImapWriter
 from inboxsync.actions.worker import ActionRunner
 from inboxsync.core.accounts import ImapAccount
-from inboxsync.errors import AuthError, InboxsyncError
+from inboxsync.errors import AuthError, InboxsyncError, ObjectError, ProtocolError
 from inboxsync.providers.imap.client import ImapClient
 from inboxsync.providers.imap.idle import IdleSession
 from inboxsync.store import grants, messages, outbox
@@ -100,11 +100,21 @@ class ImapGrantSync:
     ) -> tuple[PassSummary, list[Folder]]:
         started = time.monotonic()
         summary = PassSummary()
-        await self._writeback(client, ctx)
-        folders = await sync_folder_list(client, ctx)
-        for folder in folders:
-            summary.add(await sync_mailbox(client, ctx, folder))
-        await self._settle_orphans(ctx)
+        try:
+            await self._writeback(client, ctx)
+            folders = await sync_folder_list(client, ctx)
+            for folder in folders:
+                try:
+                    summary.add(await sync_mailbox(client, ctx, folder))
+                except (ObjectError, ProtocolError) as exc:
+                    # One folder the server will not serve (no rights, gone since LIST, a name it
+                    # rejects) must not stop the others; the next pass tries it again.
+                    log.warning("grant %s: folder %r skipped: %s", self.grant_id, folder.path, exc)
+                    summary.errors.append(f"{folder.path}: {exc}")
+        finally:
+            # Even after a failure: a message left in no folder of the folders synced is gone (at
+            # worst one moved to a folder not reached yet comes back under a new id next pass).
+            await self._settle_orphans(ctx)
         summary.seconds = time.monotonic() - started
         return summary, folders
 
@@ -143,7 +153,9 @@ class ImapGrantSync:
             except AuthError as exc:
                 await self._invalidate(str(exc))
                 return
-            except (InboxsyncError, OSError) as exc:
+            except (InboxsyncError, OSError, RuntimeError) as exc:
+                # RuntimeError: a broken parse pool (replaced on its next use) or a bug; either way
+                # back off instead of crashing into the supervisor's restart loop.
                 failures += 1
                 delay = min(300.0, self.deps.backoff_base * 2 ** min(failures - 1, 10))
                 delay *= (
@@ -202,11 +214,13 @@ class ImapGrantSync:
             asyncio.ensure_future(stop.wait()): "stop",
             asyncio.ensure_future(self.wake.wait()): "wake",
         }
-        done, pending = await asyncio.wait(
-            waiters, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in waiters:  # also when this wait is cancelled itself (an IDLE event came)
+                task.cancel()
         return waiters[next(iter(done))] if done else None
 
     async def _idle_until(
@@ -221,6 +235,8 @@ class ImapGrantSync:
         done, _ = await asyncio.wait({reading, woken}, return_when=asyncio.FIRST_COMPLETED)
         if reading in done:
             woken.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await woken  # let it cancel its own waiters
             return list(reading.result())
         reading.cancel()  # safe: IDLE only waits on a socket read, which loses nothing when cancelled
         with contextlib.suppress(asyncio.CancelledError):

@@ -85,6 +85,8 @@ async def sync_mailbox(client: ImapClient, ctx: SyncContext, folder: Folder) -> 
                 )
                 ctx.orphans.update(orphans)
                 result.gone = len(diff.gone_uids)
+    if folder.uidvalidity is not None and info.uidvalidity != folder.uidvalidity:
+        folder.cursor = {k: v for k, v in folder.cursor.items() if k != "failed"}  # old UIDs
     failed = set(folder.cursor.get("failed", ()))
     wanted = [uid for uid in diff.new_uids if uid not in failed]
     if wanted:
@@ -265,7 +267,10 @@ async def download(
         while (ready := await prepared.get()) is not None:
             stored += await insert_batch(ctx, folder, ready)
 
-    await asyncio.gather(download_stage(), prepare_stage(), insert_stage())
+    async with asyncio.TaskGroup() as stages:  # one stage failing cancels the others
+        stages.create_task(download_stage())
+        stages.create_task(prepare_stage())
+        stages.create_task(insert_stage())
     return stored, skipped
 
 

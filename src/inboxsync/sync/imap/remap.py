@@ -78,4 +78,6 @@ async def remap_folder(
             row.uidvalidity = info.uidvalidity
             row.uidnext = None
             row.highestmodseq = None
+            row.cursor = {k: v for k, v in row.cursor.items() if k != "failed"}  # old UIDs
     folder.uidvalidity, folder.uidnext, folder.highestmodseq = info.uidvalidity, None, None
+    folder.cursor = {k: v for k, v in folder.cursor.items() if k != "failed"}
