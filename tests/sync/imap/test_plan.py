@@ -83,3 +83,17 @@ def test_remote_folder_properties() -> None:
     f = RemoteFolder("Work/Projects/2024", "/", ("\\HasNoChildren",))
     assert f.name == "2024" and f.parent_path == "Work/Projects" and f.selectable
     assert not RemoteFolder("[Gmail]", "/", ("\\Noselect",)).selectable
+
+
+def test_deleted_flag_counts_as_gone() -> None:
+    """Without UIDPLUS our moves and deletes only mark \\Deleted: such UIDs are not mail anymore."""
+    remote = {
+        1: (["\\Seen", "\\Deleted"], None),
+        2: ([], None),
+        3: (["\\Deleted"], None),
+        9: (["\\DELETED"], None),
+    }
+    diff = diff_full(LOCAL, remote)
+    assert diff.gone_uids == [1, 3] and diff.new_uids == []
+    changes = diff_changes(LOCAL, {3: (["\\Deleted"], 30), 8: (["\\Deleted"], 31)})
+    assert changes.gone_uids == [3] and changes.new_uids == [] and changes.flag_updates == []

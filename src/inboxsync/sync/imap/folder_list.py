@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from inboxsync.errors import ProviderError
+from inboxsync.errors import ProtocolError, ProviderError
 from inboxsync.providers.imap.client import ImapClient
 from inboxsync.store import folders as folder_repo
 from inboxsync.store.models import Folder
@@ -21,7 +21,11 @@ async def remote_folders(client: ImapClient, known: dict[str, int | None]) -> li
     """LIST, plus STATUS UIDVALIDITY for folders we have not seen (to recognise renames)."""
     entries = await client.list_folders()
     out = []
+    seen: set[str] = set()
     for entry in entries:
+        if entry.name in seen:  # a server that lists a name twice (or two spellings of one)
+            continue
+        seen.add(entry.name)
         remote = RemoteFolder(entry.name, entry.delimiter, tuple(entry.flags))
         if remote.selectable and entry.name not in known:
             try:
@@ -43,6 +47,10 @@ async def sync_folder_list(client: ImapClient, ctx: SyncContext) -> list[Folder]
     async with ctx.db.session() as session:
         local = await folder_repo.list_for_grant(session, ctx.grant_id)
     remote = await remote_folders(client, {f.path: f.uidvalidity for f in local})
+    if local and not any(r.path.upper() == "INBOX" for r in remote):
+        # Every IMAP account has an INBOX: a LIST without it is a server glitch, not a request to
+        # delete every folder (and the messages only they hold).
+        raise ProtocolError(f"LIST returned no INBOX ({len(remote)} folders): not trusting it")
     plan = plan_folders(remote, [LocalFolder(f.id, f.path, f.uidvalidity) for f in local])
     roles = assign_roles((r.path, r.delimiter, r.attributes) for r in remote)
 

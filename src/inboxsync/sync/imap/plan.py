@@ -38,8 +38,19 @@ class FolderDiff:
         return not (self.new_uids or self.gone_uids or self.flag_updates)
 
 
+def _deleted(remote: RemoteFlags) -> set[int]:
+    """UIDs marked \\Deleted: as good as expunged (a server without UIDPLUS keeps our moved and
+    deleted messages this way until someone expunges; clients hide them)."""
+    return {
+        uid for uid, (flags, _) in remote.items() if any(f.lower() == "\\deleted" for f in flags)
+    }
+
+
 def diff_full(local: LocalState, remote: RemoteFlags) -> FolderDiff:
     """Compare every UID (legacy servers: one ``UID FETCH 1:* (FLAGS)`` gives ``remote``)."""
+    deleted = _deleted(remote)
+    if deleted:
+        remote = {uid: v for uid, v in remote.items() if uid not in deleted}
     new = sorted((uid for uid in remote if uid not in local), reverse=True)
     gone = sorted(uid for uid in local if uid not in remote)
     updates = _flag_updates(local, remote)
@@ -53,10 +64,13 @@ def diff_changes(
     server_uids: Iterable[int] | None = None,
 ) -> FolderDiff:
     """Apply what CONDSTORE/QRESYNC reported: changed flags, vanished UIDs, and (when known) every UID."""
-    gone = {uid for uid in vanished if uid in local}
+    deleted = _deleted(changed)
+    if deleted:
+        changed = {uid: v for uid, v in changed.items() if uid not in deleted}
+    gone = {uid for uid in [*vanished, *deleted] if uid in local}
     new = {uid for uid in changed if uid not in local}
     if server_uids is not None:
-        on_server = set(server_uids)
+        on_server = set(server_uids) - deleted
         gone.update(uid for uid in local if uid not in on_server)
         new.update(uid for uid in on_server if uid not in local)
     updates = _flag_updates(local, {u: v for u, v in changed.items() if u not in gone})
