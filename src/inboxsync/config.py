@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     webhook_retry_hours: float = Field(
         default=72.0, gt=0, description="Failing this long marks a webhook destination failed."
     )
+    allow_private_mail_hosts: bool = Field(
+        default=False,
+        description="Let API keys other than the operator's connect accounts on private addresses.",
+    )
     allow_plaintext_remote: bool = Field(
         default=False, description="Allow IMAP/SMTP without TLS to hosts other than loopback."
     )

@@ -95,3 +95,29 @@ async def test_connect_then_sync_status(api_runtime: Runtime, dovecot: Dovecot) 
         inbox = next(f for f in status["folders"] if f["role"] == "inbox")
         assert inbox["total"] == inbox["synced"] == 1
         assert (await client.get("/v3/grants/nope/sync")).status_code == 404
+
+
+@pytest.mark.dovecot
+async def test_application_keys_may_not_reach_private_hosts(
+    api_runtime: Runtime, dovecot: Dovecot
+) -> None:
+    """Only the operator connects accounts on the server's own network (connect is no port scanner)."""
+    from inboxsync.store import api_keys
+
+    async with api_runtime.db.transaction() as session:
+        _, key = await api_keys.create(session, "an application")
+    async with asgi_client(api_runtime, key) as client:
+        response = await client.post(
+            "/v3/connect/custom", json={"provider": "imap", "settings": settings(dovecot)}
+        )
+    assert response.status_code == 400
+    assert "private network" in response.json()["error"]["message"]
+    api_runtime.settings.allow_private_mail_hosts = True
+    try:
+        async with asgi_client(api_runtime, key) as client:
+            response = await client.post(
+                "/v3/connect/custom", json={"provider": "imap", "settings": settings(dovecot)}
+            )
+        assert response.status_code == 200, response.text
+    finally:
+        api_runtime.settings.allow_private_mail_hosts = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import httpcore
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
@@ -15,7 +16,8 @@ from inboxsync.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from inboxsync.api.envelope import one
 from inboxsync.api.routes import google
 from inboxsync.core.accounts import ImapAccount
-from inboxsync.errors import NotFound
+from inboxsync.errors import InvalidRequest, NotFound
+from inboxsync.events import guard
 from inboxsync.store import grants
 from inboxsync.store.models import Grant
 from inboxsync.sync.imap.session import check_login
@@ -60,6 +62,24 @@ def grant_json(grant: Grant) -> dict[str, Any]:
     }
 
 
+async def refuse_private_hosts(account: ImapAccount) -> None:
+    """An application's key may not make this server connect to its own network (loopback, private
+    ranges): that would turn connect into a port scanner. The operator's key may, and so may every key
+    when the operator sets INBOXSYNC_ALLOW_PRIVATE_MAIL_HOSTS=1 (mail servers on the LAN)."""
+    for endpoint, name in ((account.imap, "imap_host"), (account.smtp, "smtp_host")):
+        if endpoint is None:
+            continue
+        try:
+            addresses = await guard.resolve(endpoint.host, endpoint.port)
+        except httpcore.ConnectError as exc:
+            raise InvalidRequest(f"settings.{name}: {exc}") from exc
+        if any(not guard.is_public(a) for a in addresses):
+            raise InvalidRequest(
+                f"settings.{name} {endpoint.host!r} is on a private network; only the operator may "
+                "connect such accounts (or set INBOXSYNC_ALLOW_PRIVATE_MAIL_HOSTS=1)"
+            )
+
+
 @router.post("/v3/connect/custom", summary="Connect an account with its credentials")
 async def connect_custom(
     request: Request,
@@ -76,6 +96,8 @@ async def connect_custom(
     account = ImapAccount.from_settings(
         body.settings, allow_plaintext_remote=runtime.settings.allow_plaintext_remote
     )
+    if not principal.is_operator and not runtime.settings.allow_private_mail_hosts:
+        await refuse_private_hosts(account)
     await check_login(account)
     sealed = runtime.sealer.seal(account.secrets())
     try:
