@@ -49,6 +49,12 @@ class FolderResult:
 async def sync_mailbox(client: ImapClient, ctx: SyncContext, folder: Folder) -> FolderResult:
     """One pass over one folder (see the module docstring)."""
     result = FolderResult()
+    async with ctx.db.session() as session:
+        # The row, not the object the caller holds: a failed action's rollback may have reset its
+        # HIGHESTMODSEQ to force a full comparison since the caller loaded it.
+        fresh = await session.get(Folder, folder.id)
+    if fresh is not None:
+        folder.highestmodseq = fresh.highestmodseq
     condstore = "CONDSTORE" in client.capabilities
     qresync = None
     if folder.uidvalidity is not None and folder.highestmodseq and "QRESYNC" in client.capabilities:

@@ -1,7 +1,8 @@
 """UIDVALIDITY changed: give the folder's known messages their new UIDs without downloading them.
 
 The server's messages are matched to ours by Message-ID and size (what the raw bytes we keep would
-hash to); duplicates of one Message-ID pair up in UID order. Known messages that no longer match are
+hash to); duplicates of one Message-ID pair up in UID order; messages without a Message-ID are not
+matched (size alone could swap two of them) but downloaded again, which costs bytes, not correctness. Known messages that no longer match are
 removed from the folder; server messages that match nothing are left for the normal download.
 """
 
@@ -54,10 +55,11 @@ async def remap_folder(
     remap: dict[int, int] = {}
     for old_uid in sorted(local):
         known = identity.get(local[old_uid][0])
-        candidates = server.get(known) if known else None
+        # Without a Message-ID, size alone could swap two messages: those are downloaded again.
+        candidates = server.get(known) if known and known[0] else None
         if candidates:
             remap[old_uid] = candidates.pop(0)
-    gone = [uid for uid in local if uid not in remap]
+    gone = [uid for uid in local if uid not in remap and local[uid][0] not in ctx.protected]
     log.info(
         "folder %s: UIDVALIDITY %s -> %s, %d kept, %d gone",
         folder.path,
