@@ -148,12 +148,18 @@ class ImapWriter:
             await self._expunge(folder, uid)
 
     async def _settle(self, message_id: str, destination: Folder, mapping: dict[int, int]) -> None:
-        uids = list(mapping.values()) or await self._search(destination, message_id)
-        if not uids:
-            log.info("no UID learnt for %s in %s; sync will place it", message_id, destination.path)
-            return
+        if mapping:
+            uid = max(mapping.values())
+        else:
+            found = await self._search(destination, message_id)
+            if len(found) != 1:  # none yet, or copies sharing a Message-ID: sync will place it
+                log.info(
+                    "no single UID for %s in %s; sync will place it", message_id, destination.path
+                )
+                return
+            uid = found[0]
         async with self.db.transaction() as session:
-            await outbox.settle_placement(session, destination.id, message_id, max(uids))
+            await outbox.settle_placement(session, destination.id, message_id, uid)
 
     async def _expunge(self, folder: Folder, uid: int) -> None:
         await self.client.select(folder.path)
