@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 
-from inboxsync.errors import ConnectionLost, InboxsyncError, ProviderError
+from inboxsync.errors import ConnectionLost, InboxsyncError, ProviderError, StorageError
 from inboxsync.store import outbox
 from inboxsync.store.db import Database
 from inboxsync.store.models import Action
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Action], Awaitable[None]]
 MAX_DELAY = 600.0
+MAX_ATTEMPTS = 20  # a "transient" failure this often (about 2.5 h of backoff) is not transient
 
 
 def retry_delay(attempts: int) -> float:
@@ -62,14 +63,17 @@ class ActionRunner:
                 try:
                     await handler(action)
                 except ProviderError as exc:
-                    if exc.transient:
+                    if exc.transient and action.attempts + 1 < MAX_ATTEMPTS:
                         await self._retry(action, exc)
                         if isinstance(exc, ConnectionLost):
                             raise
                         return settled
-                    await self._fail(action, exc)
+                    await self._fail(action, exc)  # permanent, or transient for too long
                     settled += 1
                     continue
+                except StorageError as exc:  # our database hiccuped: the action itself is fine
+                    await self._retry(action, exc)
+                    return settled
                 except InboxsyncError as exc:
                     await self._fail(action, exc)
                     settled += 1
