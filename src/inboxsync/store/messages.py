@@ -217,15 +217,36 @@ async def refresh_flags(
 
 
 async def folder_placements(
-    session: AsyncSession, folder_id: str
+    session: AsyncSession, folder_id: str, uids: Iterable[int] | None = None
 ) -> dict[int, tuple[str, list[str], int | None]]:
-    """uid -> (message id, flags, modseq) for one folder."""
-    rows = await session.execute(
-        select(
-            MessageFolder.uid, MessageFolder.message_id, MessageFolder.flags, MessageFolder.modseq
-        ).where(MessageFolder.folder_id == folder_id)
+    """uid -> (message id, flags, modseq) for one folder (only ``uids`` when given)."""
+    columns = (
+        MessageFolder.uid,
+        MessageFolder.message_id,
+        MessageFolder.flags,
+        MessageFolder.modseq,
     )
-    return {uid: (mid, flags, modseq) for uid, mid, flags, modseq in rows.tuples()}
+    if uids is None:
+        rows = await session.execute(select(*columns).where(MessageFolder.folder_id == folder_id))
+        return {uid: (mid, flags, modseq) for uid, mid, flags, modseq in rows.tuples()}
+    wanted = list(uids)
+    out: dict[int, tuple[str, list[str], int | None]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = await session.execute(
+            select(*columns).where(
+                MessageFolder.folder_id == folder_id,
+                MessageFolder.uid.in_(wanted[start : start + 500]),
+            )
+        )
+        out.update({uid: (mid, flags, modseq) for uid, mid, flags, modseq in rows.tuples()})
+    return out
+
+
+async def placement_count(session: AsyncSession, folder_id: str) -> int:
+    value = await session.scalar(
+        select(func.count()).select_from(MessageFolder).where(MessageFolder.folder_id == folder_id)
+    )
+    return int(value or 0)
 
 
 async def max_uid(session: AsyncSession, folder_id: str) -> int:

@@ -33,6 +33,7 @@ from inboxsync.sync.parsing import INLINE_BELOW
 
 log = logging.getLogger(__name__)
 
+PARTIAL_MAX = 5000  # VANISHED UIDs up to which a QRESYNC pass reads only the placements it names
 SMALL_DOWNLOAD = 20  # at most this many new messages are fetched without asking their sizes first
 BODY_ITEMS = ["FLAGS", "INTERNALDATE", "BODY.PEEK[]"]
 
@@ -62,17 +63,25 @@ async def sync_mailbox(client: ImapClient, ctx: SyncContext, folder: Folder) -> 
     info = await client.select(folder.path, condstore=condstore, qresync=qresync)
     if _unchanged(folder, info):
         return result
-    async with ctx.db.session() as session:
-        local = await messages.folder_placements(session, folder.id)
-
-    if folder.uidvalidity is not None and info.uidvalidity != folder.uidvalidity and local:
-        await remap_folder(client, ctx, folder, local)
-        result.remapped = True
+    if (
+        info.qresync
+        and info.uidvalidity == folder.uidvalidity
+        and len(info.vanished) <= PARTIAL_MAX
+    ):
+        # New mail from IDLE and the like: read only the placements QRESYNC talks about.
+        found, local = await _qresync_difference(client, ctx, folder, info)
+    else:
         async with ctx.db.session() as session:
             local = await messages.folder_placements(session, folder.id)
-        info = await client.select(folder.path, condstore=condstore)
+        if folder.uidvalidity is not None and info.uidvalidity != folder.uidvalidity and local:
+            await remap_folder(client, ctx, folder, local)
+            result.remapped = True
+            async with ctx.db.session() as session:
+                local = await messages.folder_placements(session, folder.id)
+            info = await client.select(folder.path, condstore=condstore)
+        found = await _difference(client, folder, info, local)
 
-    diff = _unprotected(await _difference(client, folder, info, local), local, ctx.protected)
+    diff = _unprotected(found, local, ctx.protected)
     if diff.flag_updates or diff.gone_uids:
         async with ctx.db.transaction() as session:
             if diff.flag_updates:
@@ -127,6 +136,29 @@ def _unchanged(folder: Folder, info: SelectInfo) -> bool:
         and not info.vanished
         and not info.changed
     )
+
+
+async def _qresync_difference(
+    client: ImapClient, ctx: SyncContext, folder: Folder, info: SelectInfo
+) -> tuple[FolderDiff, dict[int, tuple[str, list[str], int | None]]]:
+    """The QRESYNC difference reading only the placements of the UIDs it names (plus a count), so
+    new mail in a 100,000-message INBOX does not load 100,000 rows."""
+    changed = _flags_of(info.changed)
+    if folder.uidnext and info.uidnext and info.uidnext > folder.uidnext:
+        fetches, _ = await client.fetch_flags(f"{folder.uidnext}:*")
+        changed.update(_flags_of(fetches))
+    async with ctx.db.session() as session:
+        local = await messages.folder_placements(
+            session, folder.id, set(changed) | set(info.vanished)
+        )
+        total = await messages.placement_count(session, folder.id)
+    diff = diff_changes(local, changed, info.vanished)
+    if info.exists == total - len(diff.gone_uids) + len(diff.new_uids):
+        return diff, local
+    # Counts disagree (a server that trimmed VANISHED, a provisional placement): every UID decides.
+    async with ctx.db.session() as session:
+        local = await messages.folder_placements(session, folder.id)
+    return diff_changes(local, changed, info.vanished, await client.uid_search("ALL")), local
 
 
 async def _difference(
