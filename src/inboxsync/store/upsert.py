@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
@@ -23,12 +22,22 @@ async def upsert(
         return
     table = table_of(model)
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Rows of one statement must not repeat a key (PostgreSQL refuses it): the last one wins.
     unique = list({tuple(r[k] for k in key): r for r in rows}.values())
     columns = [c for c in unique[0] if c not in key]
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(key), set_={c: stmt.excluded[c] for c in columns}
-    )
+    # The dialect is imported here: a SQLite process never loads PostgreSQL's.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        pg = postgresql.insert(table)
+        stmt: Any = pg.on_conflict_do_update(
+            index_elements=list(key), set_={c: pg.excluded[c] for c in columns}
+        )
+    else:
+        from sqlalchemy.dialects import sqlite
+
+        lite = sqlite.insert(table)
+        stmt = lite.on_conflict_do_update(
+            index_elements=list(key), set_={c: lite.excluded[c] for c in columns}
+        )
     await session.execute(stmt, unique)  # executemany: compiled once, cached

@@ -17,10 +17,8 @@ from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inboxsync.mime import parse
 from inboxsync.store.blobs import FileBlobStore
 from inboxsync.store.records import NewMessage
-from inboxsync.sync.convert import to_new_message
 
 INLINE_BELOW = 16
 CHUNK = 64  # messages per task sent to a worker
@@ -28,6 +26,10 @@ CHUNK = 64  # messages per task sent to a worker
 
 def parse_one(raw: bytes, received_at: float | None) -> NewMessage:
     """Parse one message; never raises (the MIME layer records what was wrong)."""
+    # Imported on first use: a pass that finds no new mail never loads the MIME layer.
+    from inboxsync.mime import parse
+    from inboxsync.sync.convert import to_new_message
+
     when = datetime.fromtimestamp(received_at, UTC) if received_at is not None else None
     parsed = parse(raw, internal_date=when)
     return to_new_message(parsed, hashlib.sha256(raw).hexdigest(), received_at=when)
@@ -44,6 +46,8 @@ def parse_chunk(
 
 
 def _warm() -> None:
+    from inboxsync.mime import parse
+
     parse(b"Subject: warm\r\n\r\nup\r\n")
 
 

@@ -13,7 +13,6 @@ from collections import defaultdict
 
 from sqlalchemy import select
 
-from inboxsync.mime import parse
 from inboxsync.providers.imap.client import ImapClient
 from inboxsync.providers.imap.responses import Fetch
 from inboxsync.store import messages
@@ -26,6 +25,8 @@ HEADER = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 
 
 def _message_id(header: bytes | None) -> str | None:
+    from inboxsync.mime import parse  # a re-map is rare: the MIME layer is loaded when needed
+
     if not header:
         return None
     return parse(header + b"\r\n").message_id
