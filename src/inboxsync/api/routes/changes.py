@@ -129,10 +129,9 @@ async def _events(
             continue
         chunks = []
         for change in rows:
-            data = json.dumps(stream.item(change), separators=(",", ":"))
-            chunks.append(
-                f"id: {change.id}\nevent: {stream.item(change)['type']}\ndata: {data}\n\n"
-            )
+            item = stream.item(change)
+            data = json.dumps(item, separators=(",", ":"))
+            chunks.append(f"id: {change.id}\nevent: {item['type']}\ndata: {data}\n\n")
         cursor = rows[-1].id
         yield "".join(chunks).encode()
 
