@@ -13,9 +13,14 @@ The API changed the local copy already (:mod:`inboxsync.store.actions`); this ma
 ``delete_folder``   ``labels.delete``.
 ``send_message``    ``messages.send`` (multipart upload above 5 MB, 35 MB at most), ``threadId`` for
                     replies; payload ``{"mime": base64, "thread_id"?}``.
-``create_draft`` / ``update_draft`` / ``send_draft`` / ``delete_draft``  the drafts API; a draft keeps
-                    its id while its message id changes with every update; payload ``{"mime",
-                    "thread_id"?, "draft_id"?}``.
+``save_draft``      a draft written through our API (``/v3/grants/{id}/drafts``): ``drafts.create`` the
+                    first time, ``drafts.update`` after; the local draft keeps its id, remembers Gmail's
+                    draft id (``provider_id``) and sits in the Drafts folder under the uid of Gmail's
+                    current copy, which the sync then recognises instead of storing it twice.
+``delete_draft``    ``drafts.delete`` (payload ``draft_id``, or ``provider_id`` from the API's delete).
+``send_message`` of a draft also deletes its Gmail draft once the message is sent.
+``create_draft`` / ``update_draft`` / ``send_draft``  the drafts API for raw payloads ``{"mime",
+                    "thread_id"?, "draft_id"?}``; a draft keeps its id while its message id changes.
 
 Something Google no longer has (404) makes the action moot: it succeeds. Other errors propagate for the
 outbox worker to retry (``transient``) or give up on. The sync's next history pass replaces provisional
@@ -29,15 +34,17 @@ import base64
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import InvalidRequest
 from inboxsync.providers.gmail.client import GmailClient
 from inboxsync.providers.gmail.failures import MessageGone
 from inboxsync.store import folders as folder_repo
 from inboxsync.store import gmail as store
+from inboxsync.store import sending
 from inboxsync.store.blobs import BlobStore
 from inboxsync.store.db import Database
-from inboxsync.store.models import Action, Folder
+from inboxsync.store.models import Action, Folder, Message, Thread
 
 NOT_SETTABLE = frozenset({"SENT", "DRAFT", "CHAT", store.ALL_PATH})
 Result = dict[str, Any] | None
@@ -170,8 +177,65 @@ def _mime(action: Action) -> tuple[bytes, str | None]:
 
 async def send_message(client: GmailClient, db: Database, action: Action) -> Result:
     raw, thread_id = _mime(action)
+    draft_id = None
+    if action.payload.get("draft") and action.object_id:
+        async with db.session() as session:
+            row = await session.get(Message, str(action.object_id))
+            draft_id = row.provider_id if row is not None else None
+            if thread_id is None and row is not None:
+                thread_id = await _gmail_thread(session, row)
     sent = await client.send_raw(raw, thread_id)
+    if draft_id:  # the draft was saved to Gmail too: it is sent now
+        await _forget_draft(client, draft_id)
     return {"id": sent.get("id"), "thread_id": sent.get("threadId")}
+
+
+async def _gmail_thread(session: AsyncSession, row: Message) -> str | None:
+    thread = await session.get(Thread, row.thread_id) if row.thread_id else None
+    return thread.provider_thread_id if thread is not None else None
+
+
+async def _forget_draft(client: GmailClient, draft_id: str) -> None:
+    try:
+        await client.delete_draft(draft_id)
+    except MessageGone:
+        pass  # deleted or sent in Gmail meanwhile
+
+
+async def save_draft(client: GmailClient, db: Database, action: Action) -> Result:
+    """Write the draft's current version to Gmail; a version replaced since is skipped."""
+    payload, mid = action.payload, str(action.object_id)
+    async with db.session() as session:
+        row = await session.get(Message, mid)
+        if row is None or not row.is_draft or row.sha256 != payload.get("sha256"):
+            return None  # deleted, sent or replaced since: a later action has the final word
+        draft_id, thread_id = row.provider_id, await _gmail_thread(session, row)
+    raw, _ = _mime(action)
+    draft: dict[str, Any] | None = None
+    if draft_id:
+        try:
+            draft = await client.update_draft(draft_id, raw, thread_id)
+        except MessageGone:
+            draft = None  # deleted in Gmail meanwhile: write it again
+    if draft is None:
+        draft = await client.create_draft(raw, thread_id)
+    draft_id, copy_id = str(draft["id"]), str(draft["message"]["id"])
+    folder_id = str(payload["folder_id"])
+    async with db.transaction() as session:
+        fresh = await session.get(Message, mid)
+        kept = fresh is not None and fresh.is_draft
+        if fresh is not None and kept:
+            fresh.provider_id = draft_id
+            await sending.unplace(
+                session, folder_id, await sending.placements_in(session, mid, folder_id)
+            )
+            await sending.place(
+                session, fresh, folder_id, store.uid_of(copy_id), store.flags_of(["DRAFT"])
+            )
+            await sending.place_refresh(session, fresh)
+    if not kept:  # deleted or sent while Google was writing it
+        await _forget_draft(client, draft_id)
+    return {"draft_id": draft_id, "id": copy_id}
 
 
 async def create_draft(client: GmailClient, db: Database, action: Action) -> Result:
@@ -192,7 +256,9 @@ async def send_draft(client: GmailClient, db: Database, action: Action) -> Resul
 
 
 async def delete_draft(client: GmailClient, db: Database, action: Action) -> Result:
-    await client.delete_draft(str(action.payload["draft_id"]))
+    draft_id = action.payload.get("draft_id") or action.payload.get("provider_id")
+    if draft_id:  # else never written to Gmail: nothing to delete there
+        await client.delete_draft(str(draft_id))
     return None
 
 
@@ -203,6 +269,7 @@ _HANDLERS = {
     "rename_folder": rename_folder,
     "delete_folder": delete_folder,
     "send_message": send_message,
+    "save_draft": save_draft,
     "create_draft": create_draft,
     "update_draft": update_draft,
     "send_draft": send_draft,

@@ -100,7 +100,7 @@ async def delete(
         )
     )
     placements = [{"folder_id": f, "uid": u} for f, u in rows.tuples()]
-    header = row.message_id_header
+    header, provider_id = row.message_id_header, row.provider_id  # Gmail: its draft id
     await sending.discard(session, grant_id, draft_id, self_email=self_email)
     if placements:
         enqueue(
@@ -108,7 +108,8 @@ async def delete(
             grant_id,
             "delete_draft",
             draft_id,
-            {"placements": placements, "message_id_header": header},
+            {"placements": placements, "message_id_header": header}
+            | ({"provider_id": provider_id} if provider_id else {}),
         )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inboxsync.store import changes, messages, threads
+from inboxsync.store import changes, messages, sending, threads
 from inboxsync.store.models import (
     Action,
     Folder,
@@ -62,7 +62,7 @@ def folders_of(labels: Iterable[str], folder_ids: Mapping[str, str]) -> list[str
 
 
 async def existing(session: AsyncSession, grant_id: str, ids: Iterable[str]) -> set[str]:
-    """Which of these Gmail ids are stored for the grant."""
+    """Which of these Gmail ids are stored for the grant (a local draft's Gmail copy counts)."""
     wanted = list(dict.fromkeys(ids))
     found: set[str] = set()
     for start in range(0, len(wanted), _CHUNK):
@@ -72,11 +72,43 @@ async def existing(session: AsyncSession, grant_id: str, ids: Iterable[str]) -> 
             )
         )
         found.update(rows.scalars())
+    found.update(await local_drafts(session, grant_id, set(wanted) - found))
     return found
 
 
+async def local_drafts(session: AsyncSession, grant_id: str, ids: Iterable[str]) -> dict[str, str]:
+    """Gmail message id -> the local draft it copies, for drafts written through our API.
+
+    Such a draft keeps its own id; its current Gmail copy sits in the Drafts folder under
+    ``uid_of(gmail message id)`` (see :func:`inboxsync.actions.gmail.save_draft`), so the history
+    and listings that name the copy find the draft instead of storing the copy a second time.
+    """
+    by_uid = {uid_of(i): i for i in dict.fromkeys(ids)}
+    if not by_uid:
+        return {}
+    folder = await sending.folder_with_role(session, grant_id, "drafts")
+    if folder is None:
+        return {}
+    uids = list(by_uid)
+    out: dict[str, str] = {}
+    for start in range(0, len(uids), _CHUNK):
+        rows = await session.execute(
+            select(MessageFolder.uid, MessageFolder.message_id).where(
+                MessageFolder.folder_id == folder.id,
+                MessageFolder.uid.in_(uids[start : start + _CHUNK]),
+            )
+        )
+        for uid, mid in rows.tuples():
+            if mid != by_uid[uid]:
+                out[by_uid[uid]] = mid
+    return out
+
+
 async def all_ids(session: AsyncSession, grant_id: str) -> set[str]:
-    rows = await session.execute(select(Message.id).where(Message.grant_id == grant_id))
+    """Ids of the messages that came from Gmail (not local drafts and sends awaiting Google)."""
+    rows = await session.execute(
+        select(Message.id).where(Message.grant_id == grant_id, Message.provider_id == Message.id)
+    )
     return set(rows.scalars())
 
 
@@ -135,6 +167,11 @@ async def ingest(
     """
     now = int(time.time())
     known = await existing(session, grant_id, (m.provider_id or "" for m, _ in batch))
+    drafts = await local_drafts(session, grant_id, known)
+    for m, labels in batch:
+        if m.provider_id in drafts and "DRAFT" not in labels:  # sent from Gmail itself
+            await sending.discard(session, grant_id, drafts[m.provider_id], self_email=self_email)
+            known.discard(m.provider_id)
     fresh: dict[str, tuple[NewMessage, frozenset[str]]] = {}
     for m, labels in batch:
         if m.provider_id and m.provider_id not in known:
@@ -229,6 +266,8 @@ async def delete_messages(
 ) -> list[str]:
     """Gmail deleted these messages (for good): drop them; returns the ids that were stored."""
     wanted = list(dict.fromkeys(ids))
+    for local in (await local_drafts(session, grant_id, wanted)).values():  # deleted in Gmail
+        await sending.discard(session, grant_id, local, self_email=self_email)
     for start in range(0, len(wanted), _CHUNK):
         await session.execute(
             delete(MessageFolder).where(

@@ -21,7 +21,7 @@ from inboxsync.errors import AuthError, InboxsyncError
 from inboxsync.providers.gmail.client import GmailClient
 from inboxsync.providers.gmail.failures import HistoryExpired
 from inboxsync.providers.gmail.oauth import GoogleConfig
-from inboxsync.store import grants
+from inboxsync.store import grants, sending
 from inboxsync.store import messages as message_repo
 from inboxsync.store.models import Action, Folder
 from inboxsync.sync.deps import SyncDeps
@@ -99,9 +99,10 @@ class GmailGrantSync:
             if sent_id and action.object_id and sent_id != action.object_id:
                 # The API kept a local copy under our id until Google gave the message its own;
                 # the history pass brings it back under Gmail's id, in SENT and its thread.
+                # (A sent draft may still sit in the Drafts folder: it goes too.)
                 async with ctx.db.transaction() as session:
-                    await message_repo.delete_orphans(
-                        session, ctx.grant_id, [action.object_id], self_email=ctx.email
+                    await sending.discard(
+                        session, ctx.grant_id, action.object_id, self_email=ctx.email
                     )
 
         handlers = dict.fromkeys(GMAIL_KINDS, handler)

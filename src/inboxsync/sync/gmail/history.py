@@ -31,6 +31,8 @@ class HistoryPlan:
     fetch: list[str] = field(default_factory=list)  # new to us: download (labels come with them)
     deleted: list[str] = field(default_factory=list)  # stored, gone at Google
     labels: dict[str, set[str]] = field(default_factory=dict)  # stored, with a new label set
+    vanished: list[str] = field(default_factory=list)  # deleted, never stored as a message of ours
+    # (the Gmail copy of a draft written through our API, say: the draft goes with it)
 
 
 def involved(records: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -70,6 +72,8 @@ def plan(records: Iterable[Mapping[str, Any]], known: Mapping[str, set[str]]) ->
                     state[mid] = current | changed if kind == "labelsAdded" else current - changed
     result = HistoryPlan(fetch=[m for m in fetch if state.get(m) is not None])
     for mid, labels in state.items():
+        if labels is None and mid not in known:
+            result.vanished.append(mid)
         if mid not in known or mid in fetch:
             continue
         if labels is None:

@@ -120,7 +120,7 @@ async def history_pass(ctx: GmailContext) -> PassResult:
                 session, ctx.grant_id, plan.labels, ctx.folder_ids, self_email=ctx.email
             )
             gone = await store.delete_messages(
-                session, ctx.grant_id, plan.deleted, self_email=ctx.email
+                session, ctx.grant_id, plan.deleted + plan.vanished, self_email=ctx.email
             )
         result.relabelled, result.deleted = len(changed), len(gone)
     if latest > start:  # uint64 compared as integers
