@@ -208,6 +208,9 @@ def test_sdk_drafts_on_a_google_grant_reach_gmail(
         kept = nylas.drafts.create(grant.id, {"to": to, "subject": "kept", "body": "y"}).data
         _sync(tmp_path, google, grant.id)
         assert sorted(_drafts_at(box).values()) == ["doomed", "kept"]
+        box.expire_history()
+        _sync(tmp_path, google, grant.id)  # a resync neither drops nor doubles our drafts
+        assert sorted(d.id for d in nylas.drafts.list(grant.id).data) == sorted([gone.id, kept.id])
         nylas.drafts.destroy(grant.id, gone.id)
         _sync(tmp_path, google, grant.id)
         assert list(_drafts_at(box).values()) == ["kept"]
