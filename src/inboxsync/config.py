@@ -6,7 +6,7 @@ The defaults serve the embedded case: SQLite and blobs under ``./data``, the API
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -75,6 +75,22 @@ class Settings(BaseSettings):
     )
     smtp_timeout: float = Field(default=60.0, gt=0, description="Seconds per SMTP command.")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="``json``: one JSON object a line, with grant_id/request_id."
+    )
+    nats_url: str | None = Field(
+        default=None, description="NATS server (``nats://host:4222``): publish the change log."
+    )
+    nats_stream: str = Field(
+        default="INBOXSYNC",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The JetStream stream the change log goes to (created when missing).",
+    )
+    nats_subject_prefix: str = Field(
+        default="inboxsync",
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        description="Subjects are ``<prefix>.<grant>.<object>.<event>``.",
+    )
     google_client_id: str | None = Field(default=None, description="OAuth client id for Gmail.")
     google_client_secret: SecretStr | None = Field(default=None, description="Its secret.")
     google_token_url: str = Field(
