@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 from inboxsync import __version__
 from inboxsync.api import errors
 from inboxsync.api.envelope import request_id_of
+from inboxsync.api.observe import ObserveMiddleware
 from inboxsync.api.paths import RawPathMiddleware
 from inboxsync.api.routes import (
     attachments,
@@ -45,6 +46,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         response.headers["X-Request-Id"] = rid
         return response
 
+    app.add_middleware(ObserveMiddleware)  # inside RawPathMiddleware: sees the matched route
     app.include_router(health.router)
     for module in (grants, send, messages, drafts, threads, folders, attachments):
         app.include_router(module.router)  # send before messages: messages/send is no {message_id}

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from inboxsync.events import payload
+from inboxsync.metrics import WEBHOOK_DELIVERIES, count_delivered
 from inboxsync.store import deliveries, webhooks
 from inboxsync.store.crypto import Sealer
 from inboxsync.store.db import Database
@@ -99,6 +100,7 @@ class Sender:
                         result.failures.append((item, error))
                         return
                     result.done.append(item.id)
+                    count_delivered(item.time)
 
         if due:
             await asyncio.gather(*(send_run(run) for run in due.values()))
@@ -136,6 +138,7 @@ class Sender:
         now = self.clock()
         async with self.db.transaction() as session:
             await deliveries.delivered(session, result.done)
+            WEBHOOK_DELIVERIES.labels("failed").inc(len(result.failures))
             for item, error in result.failures:
                 attempts = item.attempts + 1
                 await deliveries.failed(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+from inboxsync.logging_setup import grant_context
 from inboxsync.store import grants
 from inboxsync.sync.deps import SyncDeps
 from inboxsync.sync.gmail.account import GmailGrantSync
@@ -75,7 +76,9 @@ class Supervisor:
                 if provider == "google"
                 else ImapGrantSync(self.deps, grant_id)
             )
-            task = asyncio.create_task(sync.run(stop), name=f"sync:{grant_id}")
+            task = asyncio.create_task(
+                sync.run(stop), name=f"sync:{grant_id}", context=grant_context(grant_id)
+            )
             self.tasks[grant_id] = (task, stop)
             self.syncs[grant_id] = sync
 

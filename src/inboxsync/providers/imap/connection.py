@@ -21,6 +21,7 @@ from inboxsync.errors import (
     ConnectionLost,
     ProtocolError,
 )
+from inboxsync.metrics import IMAP_CONNECTIONS
 from inboxsync.providers.imap.commands import Arg, LiteralMode, encode_command
 from inboxsync.providers.imap.failures import error_for
 from inboxsync.providers.imap.parser import NEED_DATA, ResponseParser
@@ -129,6 +130,7 @@ class ImapConnection:
                 )
         except (OSError, TimeoutError) as exc:
             raise ConnectionLost(f"cannot connect to {host}:{port}: {exc!r}") from exc
+        IMAP_CONNECTIONS.inc()  # _abort, which every close goes through, takes it back once
         greeting = await self._next_untagged()
         if not isinstance(greeting, UntaggedStatus) or greeting.status not in ("OK", "PREAUTH"):
             self._abort("bad greeting")
@@ -180,6 +182,8 @@ class ImapConnection:
     def _abort(self, reason: str) -> None:
         if self._broken is None:
             self._broken = reason
+            if self._writer is not None:
+                IMAP_CONNECTIONS.dec()
         if self._writer is not None:
             self._writer.transport.abort()
 

@@ -18,6 +18,7 @@ from inboxsync.actions.gmail import GMAIL_KINDS, apply_gmail_action
 from inboxsync.actions.worker import ActionRunner
 from inboxsync.config import Settings
 from inboxsync.errors import AuthError, InboxsyncError
+from inboxsync.metrics import SYNC_PASSES, count_error
 from inboxsync.providers.gmail.client import GmailClient
 from inboxsync.providers.gmail.failures import HistoryExpired
 from inboxsync.providers.gmail.oauth import GoogleConfig
@@ -164,12 +165,15 @@ class GmailGrantSync:
                     wake.clear()
                     await self.one_pass(ctx)
                     await self._set_state("idle", passed=True)
+                    SYNC_PASSES.labels("google").inc()
                     failures = 0
                     delay = self.poll_interval
                 except AuthError as exc:
+                    count_error("google", exc)
                     await self._invalidate(str(exc))
                     return
                 except (InboxsyncError, OSError) as exc:
+                    count_error("google", exc)
                     failures += 1
                     delay = min(300.0, self.deps.backoff_base * 2 ** min(failures - 1, 10))
                     delay *= 0.5 + random.random() / 2

@@ -17,6 +17,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from inboxsync.errors import ProviderError
+from inboxsync.metrics import count_synced
 from inboxsync.providers.gmail.batch import MAX_BATCH
 from inboxsync.providers.gmail.failures import MessageGone
 from inboxsync.store import gmail as store
@@ -136,6 +137,7 @@ async def _insert(ctx: GmailContext, ready: Ready) -> int:
             session, ctx.grant_id, ready, ctx.folder_ids, self_email=ctx.email
         )
     ctx.stats["downloaded"] += len(created)
+    count_synced("google", len(created), sum(record.size for record, _ in ready))
     return len(created)
 
 

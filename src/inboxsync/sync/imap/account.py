@@ -19,6 +19,7 @@ from inboxsync.actions.imap import ImapWriter
 from inboxsync.actions.worker import ActionRunner
 from inboxsync.core.accounts import ImapAccount
 from inboxsync.errors import AuthError, InboxsyncError, ObjectError, ProtocolError
+from inboxsync.metrics import SYNC_PASSES, count_error
 from inboxsync.providers.imap.client import ImapClient
 from inboxsync.providers.imap.idle import IdleSession
 from inboxsync.store import grants, messages, outbox
@@ -110,12 +111,14 @@ class ImapGrantSync:
                     # One folder the server will not serve (no rights, gone since LIST, a name it
                     # rejects) must not stop the others; the next pass tries it again.
                     log.warning("grant %s: folder %r skipped: %s", self.grant_id, folder.path, exc)
+                    count_error("imap", exc)
                     summary.errors.append(f"{folder.path}: {exc}")
         finally:
             # Even after a failure: a message left in no folder of the folders synced is gone (at
             # worst one moved to a folder not reached yet comes back under a new id next pass).
             await self._settle_orphans(ctx)
         summary.seconds = time.monotonic() - started
+        SYNC_PASSES.labels("imap").inc()
         return summary, folders
 
     async def _settle_orphans(self, ctx: SyncContext) -> None:
@@ -151,9 +154,11 @@ class ImapGrantSync:
                 await self._session(stop)
                 return
             except AuthError as exc:
+                count_error("imap", exc)
                 await self._invalidate(str(exc))
                 return
             except (InboxsyncError, OSError, RuntimeError) as exc:
+                count_error("imap", exc)
                 # RuntimeError: a broken parse pool (replaced on its next use) or a bug; either way
                 # back off instead of crashing into the supervisor's restart loop.
                 failures += 1

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from inboxsync.errors import ObjectError
+from inboxsync.metrics import count_synced
 from inboxsync.providers.imap.client import ImapClient
 from inboxsync.providers.imap.responses import Fetch
 from inboxsync.providers.imap.select import SelectInfo
@@ -375,6 +376,7 @@ async def insert_batch(ctx: SyncContext, folder: Folder, ready: Prepared) -> int
         )
     ctx.stats["downloaded"] += len(ready)
     ctx.stats["bytes"] += sum(size for _, _, size in ready)
+    count_synced("imap", len(ready), sum(size for _, _, size in ready))
     return len(ready)
 
 
