@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import click
@@ -33,10 +32,9 @@ def serve(
     settings = load_settings(
         data_dir=data_dir, database_url=database_url, host=host, port=port, api_key=api_key
     )
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from inboxsync.logging_setup import configure
+
+    configure(settings.log_level, settings.log_format)
     asyncio.run(run(settings))
 
 
@@ -86,11 +84,13 @@ def version() -> None:
 
 
 def _register() -> None:
+    from inboxsync.cli.events import events_group
     from inboxsync.cli.grants import grants_group
     from inboxsync.cli.search import search_group
     from inboxsync.cli.sync import sync_command
     from inboxsync.cli.webhooks import webhooks_command
 
+    cli.add_command(events_group)
     cli.add_command(grants_group)
     cli.add_command(search_group)
     cli.add_command(sync_command)

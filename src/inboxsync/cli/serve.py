@@ -14,6 +14,8 @@ import uvicorn
 
 from inboxsync.api.app import create_app
 from inboxsync.config import Settings
+from inboxsync.events.nats_publisher import NatsPublisher
+from inboxsync.events.nats_publisher import config_from as nats_config
 from inboxsync.events.service import WebhookService, config_from
 from inboxsync.runtime import Runtime
 from inboxsync.store import api_keys
@@ -68,6 +70,7 @@ async def serve(settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             lifespan="off",
         )
         server = _Server(config)
@@ -82,6 +85,12 @@ async def serve(settings: Settings) -> None:
         sync_task = asyncio.create_task(supervisor.run(stop), name="supervisor")
         hooks = WebhookService(runtime.db, runtime.sealer, config_from(settings))
         hooks_task = asyncio.create_task(hooks.run(stop), name="webhooks")
+        nats = nats_config(settings)  # INBOXSYNC_NATS_URL: the change log to NATS JetStream too
+        nats_task = (
+            asyncio.create_task(NatsPublisher(runtime.db, nats).run(stop), name="nats")
+            if nats is not None
+            else None
+        )
         print(f"inboxsync serving on http://{settings.host}:{settings.port}", flush=True)
         try:
             await server.serve()
@@ -89,6 +98,8 @@ async def serve(settings: Settings) -> None:
             stop.set()
             await sync_task
             await hooks_task
+            if nats_task is not None:
+                await nats_task
             deps.parser.close()
     finally:
         await runtime.close()

@@ -7,7 +7,6 @@ one process at a time. ``inboxsync serve`` runs the same service as a task.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from pathlib import Path
 
@@ -21,13 +20,12 @@ from inboxsync.cli.options import load_settings, storage_options
 def webhooks_command(data_dir: Path | None, database_url: str | None) -> None:
     """Deliver webhook notifications (and prune the change log) until stopped."""
     from inboxsync.events.service import WebhookService, config_from
+    from inboxsync.logging_setup import configure
     from inboxsync.runtime import Runtime
     from inboxsync.store.migrate import ensure_current
 
     settings = load_settings(data_dir=data_dir, database_url=database_url)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure(settings.log_level, settings.log_format)
 
     async def run() -> None:
         runtime = Runtime.from_settings(settings)
