@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 LogFormat = Literal["text", "json"]
 
@@ -87,9 +87,11 @@ def _iso(created: float) -> str:
     return f"{seconds}.{int(created % 1 * 1000):03d}Z"
 
 
-def configure(level: str = "INFO", fmt: LogFormat = "text") -> logging.Handler:
-    """Replace the root logger's handlers with one on stderr in ``fmt``; returns it."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure(
+    level: str = "INFO", fmt: LogFormat = "text", stream: TextIO | None = None
+) -> logging.Handler:
+    """Replace the root logger's handlers with one on ``stream`` (stderr) in ``fmt``; returns it."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
