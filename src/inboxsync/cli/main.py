@@ -86,12 +86,14 @@ def version() -> None:
 def _register() -> None:
     from inboxsync.cli.events import events_group
     from inboxsync.cli.grants import grants_group
+    from inboxsync.cli.keys import keys_group
     from inboxsync.cli.search import search_group
     from inboxsync.cli.sync import sync_command
     from inboxsync.cli.webhooks import webhooks_command
 
     cli.add_command(events_group)
     cli.add_command(grants_group)
+    cli.add_command(keys_group)
     cli.add_command(search_group)
     cli.add_command(sync_command)
     cli.add_command(webhooks_command)
