@@ -181,3 +181,35 @@ async def test_fleet_gauges_from_the_database(database: Database) -> None:
     async with database.transaction() as session:  # as the webhook dispatcher does
         assert await deliveries.move(session, deliveries.DISPATCH, 0, logged[1])
     assert (await fleet_stats(database)).changes_undispatched == 2
+
+
+async def test_serve_metrics_on_its_own_port(runtime: Runtime) -> None:
+    """What ``inboxsync worker --metrics-port`` (and ``events nats --metrics-port``) run."""
+    from functools import partial
+
+    from inboxsync.metrics import serve_metrics
+    from tests.support.ports import free_port
+
+    port = free_port()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve_metrics("127.0.0.1", port, stop, refresh=partial(fleet_stats, runtime.db))
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(100):
+                try:
+                    response = await client.get("/metrics")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            assert response.status_code == 200
+            samples = parse(response.text)
+            assert value(samples, "inboxsync_database_up") == 1
+            assert ("inboxsync_imap_connections", ()) in samples
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/other")).status_code == 404
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert task.done() and task.exception() is None
