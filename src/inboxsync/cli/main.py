@@ -84,6 +84,7 @@ def version() -> None:
 
 
 def _register() -> None:
+    from inboxsync.cli.api import api_command
     from inboxsync.cli.events import events_group
     from inboxsync.cli.grants import grants_group
     from inboxsync.cli.keys import keys_group
@@ -91,6 +92,7 @@ def _register() -> None:
     from inboxsync.cli.sync import sync_command
     from inboxsync.cli.webhooks import webhooks_command
 
+    cli.add_command(api_command)
     cli.add_command(events_group)
     cli.add_command(grants_group)
     cli.add_command(keys_group)
