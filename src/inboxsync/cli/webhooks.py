@@ -17,10 +17,16 @@ from inboxsync.cli.options import load_settings, storage_options
 
 @click.command("webhooks")
 @storage_options
-def webhooks_command(data_dir: Path | None, database_url: str | None) -> None:
+@click.option(
+    "--metrics-port", type=int, default=None, help="Serve /metrics on this port (0: none)."
+)
+def webhooks_command(
+    data_dir: Path | None, database_url: str | None, metrics_port: int | None
+) -> None:
     """Deliver webhook notifications (and prune the change log) until stopped."""
     from inboxsync.events.service import WebhookService, config_from
     from inboxsync.logging_setup import configure
+    from inboxsync.metrics import serve_metrics
     from inboxsync.runtime import Runtime
     from inboxsync.store.migrate import ensure_current
 
@@ -37,7 +43,14 @@ def webhooks_command(data_dir: Path | None, database_url: str | None) -> None:
                 loop.add_signal_handler(sig, stop.set)
             service = WebhookService(runtime.db, runtime.sealer, config_from(settings))
             click.echo("inboxsync webhooks: delivering", err=True)
+            metrics = (
+                asyncio.create_task(serve_metrics(settings.host, metrics_port, stop))
+                if metrics_port
+                else None
+            )
             await service.run(stop)
+            if metrics is not None:
+                await metrics
         finally:
             await runtime.close()
 
