@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from inboxsync import __version__
 from inboxsync.api import errors
-from inboxsync.api.envelope import request_id_of
+from inboxsync.api.envelope import RequestIdHeader
 from inboxsync.api.observe import ObserveMiddleware
 from inboxsync.api.paths import RawPathMiddleware
 from inboxsync.api.routes import (
@@ -37,15 +35,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     errors.install(app)
 
-    @app.middleware("http")
-    async def _request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request_id_of(request)
-        response = await call_next(request)
-        response.headers["X-Request-Id"] = rid
-        return response
-
+    app.add_middleware(RequestIdHeader)
     app.add_middleware(ObserveMiddleware)  # inside RawPathMiddleware: sees the matched route
     app.include_router(health.router)
     for module in (grants, send, messages, drafts, threads, folders, attachments):

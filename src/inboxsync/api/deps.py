@@ -16,7 +16,7 @@ from inboxsync.runtime import Runtime
 from inboxsync.store import api_keys
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:  # async: FastAPI runs sync ones in a thread
     runtime: Runtime = request.app.state.runtime
     return runtime
 

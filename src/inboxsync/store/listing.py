@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, tuple_
+from sqlalchemy import Select, case, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
+from inboxsync.store.message_json import thread_json
 from inboxsync.store.models import Folder, Grant, Message, MessageFolder, Thread
 from inboxsync.store.queries import Key, MessageFilter, like_escape, thread_has_message
 
@@ -26,14 +27,17 @@ class ThreadFilter:
     earliest_after: int | None = None
 
 
-async def thread_page(
-    session: AsyncSession, grant_id: str, flt: ThreadFilter, limit: int, after: Key | None
-) -> tuple[list[Thread], Key | None]:
+# The bare column (always set: a thread exists only while it has messages), so that the page is
+# read from ix_threads_grant_latest instead of sorting every thread of the grant.
+_LATEST = Thread.latest_message_received_date
+
+
+def _thread_query(
+    grant_id: str, flt: ThreadFilter, limit: int, after: Key | None, *columns: Any
+) -> Select[Any]:
     m = flt.messages
-    # The bare column (always set: a thread exists only while it has messages), so that the page is
-    # read from ix_threads_grant_latest instead of sorting every thread of the grant.
-    latest = Thread.latest_message_received_date
-    query = select(Thread).where(Thread.grant_id == grant_id)
+    latest = _LATEST
+    query = select(*columns).select_from(Thread).where(Thread.grant_id == grant_id)
     if m.subject:
         query = query.where(Thread.subject.ilike(f"%{like_escape(m.subject)}%", escape="\\"))
     if m.unread is not None:
@@ -57,13 +61,42 @@ async def thread_page(
         query = query.where(
             tuple_(latest, Thread.id) < tuple_(literal(after[0]), literal(after[1]))
         )
-    query = query.order_by(latest.desc(), Thread.id.desc()).limit(limit + 1)
+    return query.order_by(latest.desc(), Thread.id.desc()).limit(limit)
+
+
+async def thread_page(
+    session: AsyncSession, grant_id: str, flt: ThreadFilter, limit: int, after: Key | None
+) -> tuple[list[Thread], Key | None]:
+    query = _thread_query(grant_id, flt, limit + 1, after, Thread)
     rows = list((await session.scalars(query)).all())
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
     next_key = (last.latest_message_received_date or 0, last.id) if more and last else None
     return rows, next_key
+
+
+async def thread_page_json(
+    session: AsyncSession, grant_id: str, flt: ThreadFilter, limit: int, after: Key | None
+) -> tuple[list[str], Key | None]:
+    """Like :func:`thread_page`, each thread as the JSON text of its Nylas object, members and
+    latest message included (one statement: :mod:`inboxsync.store.message_json`)."""
+    columns = (_LATEST, Thread.id, thread_json(session))
+    query = _thread_query(grant_id, flt, limit + 1, after, *columns)
+    rows = (await session.execute(query)).tuples().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_key = (rows[-1][0] or 0, rows[-1][1]) if more and rows else None
+    return [r[2] for r in rows], next_key
+
+
+async def thread_json_one(session: AsyncSession, grant_id: str, thread_id: str) -> str:
+    """The JSON text of one thread of this grant (404 when it is not one)."""
+    query = select(thread_json(session)).where(Thread.grant_id == grant_id, Thread.id == thread_id)
+    text = (await session.execute(query)).scalar()
+    if text is None:
+        raise NotFound(f"thread {thread_id} not found")
+    return str(text)
 
 
 async def get_thread(session: AsyncSession, grant_id: str, thread_id: str) -> Thread:
@@ -87,12 +120,14 @@ async def thread_members(
     found = {t: ThreadMembers([], [], []) for t in thread_ids}
     if not thread_ids:
         return found
+    # Sorted here, not in SQL: an ORDER BY received_at makes SQLite walk every message of the grant
+    # in ix_messages_grant_received instead of looking the threads up in ix_messages_grant_thread.
     rows = await session.execute(
-        select(Message.thread_id, Message.id, Message.is_draft)
-        .where(Message.grant_id == grant_id, Message.thread_id.in_(list(thread_ids)))
-        .order_by(Message.received_at, Message.id)
+        select(Message.thread_id, Message.id, Message.is_draft, Message.received_at).where(
+            Message.grant_id == grant_id, Message.thread_id.in_(list(thread_ids))
+        )
     )
-    for tid, mid, draft in rows.tuples():
+    for tid, mid, draft, _ in sorted(rows.tuples(), key=lambda r: (r[3], r[1])):
         if tid in found:
             (found[tid].draft_ids if draft else found[tid].message_ids).append(mid)
     folder_rows = await session.execute(

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
+from inboxsync.store.message_json import message_json
 from inboxsync.store.models import Attachment, Folder, Message, MessageFolder
 
 MESSAGE_COLUMNS = (
@@ -145,19 +146,25 @@ def message_conditions(flt: MessageFilter) -> list[ColumnElement[bool]]:
     return terms
 
 
-def _page_query(grant_id: str, flt: MessageFilter, limit: int, after: Key | None) -> Select[Any]:
+def _page_query(
+    grant_id: str,
+    flt: MessageFilter,
+    limit: int,
+    after: Key | None,
+    columns: Sequence[Any] = MESSAGE_COLUMNS,
+) -> Select[Any]:
     terms = message_conditions(flt)
     if flt.folder_id is not None:
         received, ident = MessageFolder.received_at, MessageFolder.message_id
         query = (
-            select(*MESSAGE_COLUMNS)
+            select(*columns)
             .select_from(MessageFolder)
             .join(Message, Message.id == MessageFolder.message_id)
             .where(MessageFolder.folder_id == flt.folder_id, Message.grant_id == grant_id)
         )
     else:
         received, ident = Message.received_at, Message.id
-        query = select(*MESSAGE_COLUMNS).where(Message.grant_id == grant_id)
+        query = select(*columns).select_from(Message).where(Message.grant_id == grant_id)
     if flt.received_before is not None:
         terms.append(received < flt.received_before)
     if flt.received_after is not None:
@@ -181,6 +188,39 @@ async def message_page(
     rows = rows[:limit]
     next_key = (rows[-1].received_at, rows[-1].id) if more and rows else None
     return rows, next_key
+
+
+async def message_page_json(
+    session: AsyncSession, grant_id: str, flt: MessageFilter, limit: int, after: Key | None
+) -> tuple[list[str], Key | None]:
+    """Like :func:`message_page`, but each message as the JSON text of its Nylas object
+
+    (rendered by the database in the same statement: see :mod:`inboxsync.store.message_json`).
+    """
+    columns = (Message.received_at, Message.id, message_json(session))
+    query = _page_query(grant_id, flt, limit + 1, after, columns)
+    rows = (await session.execute(query)).tuples().all()
+    seen: set[str] = set()
+    unique = []
+    for row in rows:  # in a folder, one message under two UIDs is shown once
+        if row[1] not in seen:
+            seen.add(row[1])
+            unique.append(row)
+    more = len(unique) > limit
+    unique = unique[:limit]
+    next_key = (unique[-1][0], unique[-1][1]) if more and unique else None
+    return [r[2] for r in unique], next_key
+
+
+async def message_json_one(session: AsyncSession, grant_id: str, message_id: str) -> str:
+    """The JSON text of one message of this grant (404 when it is not one)."""
+    query = select(message_json(session)).where(
+        Message.grant_id == grant_id, Message.id == message_id
+    )
+    text = (await session.execute(query)).scalar()
+    if text is None:
+        raise NotFound(f"message {message_id} not found")
+    return str(text)
 
 
 async def message_rows(

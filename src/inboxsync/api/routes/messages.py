@@ -1,7 +1,9 @@
 """Messages: ``/v3/grants/{grant_id}/messages`` list, find, update (PUT), delete.
 
-Lists are keyset pages (``page_token`` is the previous ``next_cursor``); a page costs one query for the
-messages, one for their folders and one for their attachments.
+Lists are keyset pages (``page_token`` is the previous ``next_cursor``). A page (or a find) with the
+standard fields is one statement that returns each message as JSON text rendered by the database
+(:mod:`inboxsync.store.message_json`); ``select``, ``include_headers`` and ``raw_mime`` take the
+row path: one query for the messages, one for their folders, one for their attachments.
 """
 
 from __future__ import annotations
@@ -163,8 +165,12 @@ async def list_messages(
         )
         data = await expand(session, runtime, rows, mode, parse_select(select))
         return responses.many(request, data, encode_cursor(kind, next_key))
+    fields_of = parse_select(select)
+    if mode == "standard" and fields_of is None:  # the common case: one statement, no decoding
+        texts, next_key = await queries.message_page_json(session, grant.id, flt, size, after)
+        return responses.many_texts(request, texts, encode_cursor("m", next_key))
     rows, next_key = await queries.message_page(session, grant.id, flt, size, after)
-    data = await expand(session, runtime, rows, mode, parse_select(select))
+    data = await expand(session, runtime, rows, mode, fields_of)
     return responses.many(request, data, encode_cursor("m", next_key))
 
 
@@ -184,8 +190,11 @@ async def find_message(
     select: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> responses.JsonBytes:
     mid = checked_id("message", path_id(request, message_id))
+    mode, fields_of = check_fields(fields), parse_select(select)
+    if mode == "standard" and fields_of is None:
+        return responses.one_text(request, await queries.message_json_one(session, grant.id, mid))
     row = await queries.message_row(session, grant.id, mid)
-    data = await expand(session, runtime, [row], check_fields(fields), parse_select(select))
+    data = await expand(session, runtime, [row], mode, fields_of)
     return responses.one(request, data[0])
 
 

@@ -1,6 +1,7 @@
 """JSON bytes without FastAPI's encoder, wrapped in the Nylas v3 envelope.
 
-The objects themselves are built by :mod:`inboxsync.views.serialize`.
+The objects themselves are built by :mod:`inboxsync.views.serialize`, or arrive as JSON text the
+database rendered (:mod:`inboxsync.store.message_json`), spliced in as :class:`orjson.Fragment`.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -21,9 +23,16 @@ class JsonBytes(JSONResponse):
         return content if isinstance(content, bytes) else super().render(content)
 
 
+def encode(payload: Any) -> bytes:
+    """orjson; the standard library for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def render(payload: dict[str, Any], status: int = 200) -> JsonBytes:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return JsonBytes(body, status_code=status)
+    return JsonBytes(encode(payload), status_code=status)
 
 
 def one(request: Request, data: dict[str, Any], status: int = 200) -> JsonBytes:
@@ -32,6 +41,22 @@ def one(request: Request, data: dict[str, Any], status: int = 200) -> JsonBytes:
 
 def many(request: Request, data: list[dict[str, Any]], next_cursor: str | None) -> JsonBytes:
     return render({"request_id": request_id_of(request), "data": data, "next_cursor": next_cursor})
+
+
+def one_text(request: Request, data: str) -> JsonBytes:
+    """``one`` for an object that is already JSON text."""
+    return render({"request_id": request_id_of(request), "data": orjson.Fragment(data)})
+
+
+def many_texts(request: Request, data: list[str], next_cursor: str | None) -> JsonBytes:
+    """``many`` for objects that are already JSON text."""
+    return render(
+        {
+            "request_id": request_id_of(request),
+            "data": [orjson.Fragment(d) for d in data],
+            "next_cursor": next_cursor,
+        }
+    )
 
 
 def deleted(request: Request) -> JsonBytes:

@@ -1,0 +1,134 @@
+"""Message and thread objects rendered to Nylas JSON by the database itself.
+
+The hot read paths of the API (a page of messages, a find, a page of threads) are one statement each:
+the database builds every object's JSON text (``json_object`` on SQLite, ``json_build_object`` on
+PostgreSQL), folder ids, attachments and a thread's latest message included, and the API splices the
+texts into its envelope without decoding them. That replaces per-row JSON decoding, dict building and
+JSON encoding in Python, which cost more than the queries themselves.
+
+The shapes are those of :func:`inboxsync.views.serialize.message` and
+:func:`inboxsync.views.serialize.thread`; ``tests/api/test_message_json.py`` checks that both agree.
+The fragments name the tables ``messages`` and ``threads`` directly, so a statement selecting them
+must read from those tables under their own names (no aliases).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Text, literal_column
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_SQLITE_BOOL = "json(CASE WHEN {0} THEN 'true' ELSE 'false' END)"
+
+# SQLite 3.40 has no ORDER BY inside aggregates: the order comes from an ordered subquery.
+_SQLITE_MESSAGE = """json_object(
+ 'object', 'message', 'id', messages.id, 'grant_id', messages.grant_id,
+ 'thread_id', messages.thread_id, 'subject', messages.subject,
+ 'from', json(messages."from"), 'to', json(messages."to"), 'cc', json(messages.cc),
+ 'bcc', json(messages.bcc), 'reply_to', json(messages.reply_to),
+ 'date', messages.date, 'created_at', messages.date,
+ 'unread', {unread}, 'starred', {starred},
+ 'snippet', messages.snippet, 'body', messages.body,
+ 'folders', json((SELECT json_group_array(f.folder_id) FROM (SELECT DISTINCT folder_id
+   FROM message_folders WHERE message_folders.message_id = messages.id ORDER BY folder_id) AS f)),
+ 'attachments', json((SELECT json_group_array(json_object(
+   'id', a.id, 'grant_id', a.grant_id, 'message_id', a.message_id, 'filename', a.filename,
+   'content_type', a.content_type, 'size', a.size, 'content_id', a.content_id,
+   'content_disposition', a.content_disposition, 'is_inline', {inline}))
+   FROM (SELECT * FROM attachments WHERE attachments.message_id = messages.id
+   ORDER BY part_id) AS a)),
+ 'metadata', json(CASE WHEN messages.metadata IS NULL OR messages.metadata = 'null'
+   THEN '{{}}' ELSE messages.metadata END))""".format(
+    unread=_SQLITE_BOOL.format("messages.unread"),
+    starred=_SQLITE_BOOL.format("messages.starred"),
+    inline=_SQLITE_BOOL.format("a.is_inline"),
+)
+
+_PG_MESSAGE = """json_build_object(
+ 'object', 'message', 'id', messages.id, 'grant_id', messages.grant_id,
+ 'thread_id', messages.thread_id, 'subject', messages.subject,
+ 'from', messages."from", 'to', messages."to", 'cc', messages.cc,
+ 'bcc', messages.bcc, 'reply_to', messages.reply_to,
+ 'date', messages.date, 'created_at', messages.date,
+ 'unread', messages.unread, 'starred', messages.starred,
+ 'snippet', messages.snippet, 'body', messages.body,
+ 'folders', (SELECT coalesce(json_agg(f.folder_id ORDER BY f.folder_id), '[]'::json)
+   FROM (SELECT DISTINCT folder_id FROM message_folders
+   WHERE message_folders.message_id = messages.id) AS f),
+ 'attachments', (SELECT coalesce(json_agg(json_build_object(
+   'id', a.id, 'grant_id', a.grant_id, 'message_id', a.message_id, 'filename', a.filename,
+   'content_type', a.content_type, 'size', a.size, 'content_id', a.content_id,
+   'content_disposition', a.content_disposition, 'is_inline', a.is_inline)
+   ORDER BY a.part_id), '[]'::json) FROM attachments AS a WHERE a.message_id = messages.id),
+ 'metadata', CASE WHEN messages.metadata IS NULL OR messages.metadata::text = 'null'
+   THEN '{}'::json ELSE messages.metadata END)"""
+
+# A thread: its row, its members (non-draft and draft message ids in time order, the folders of
+# any member) and its latest message, rendered with the message fragment above. The unary ``+`` in
+# ORDER BY keeps SQLite from walking ix_messages_grant_received (every message of the grant, in
+# order) instead of looking the thread up in ix_messages_grant_thread and sorting its few rows.
+_SQLITE_THREAD = """json_object(
+ 'object', 'thread', 'id', threads.id, 'grant_id', threads.grant_id,
+ 'subject', threads.subject, 'snippet', threads.snippet,
+ 'participants', json(threads.participants),
+ 'message_ids', json((SELECT json_group_array(i.id) FROM (SELECT messages.id FROM messages
+   WHERE messages.grant_id = threads.grant_id AND messages.thread_id = threads.id
+   AND NOT messages.is_draft ORDER BY +messages.received_at, +messages.id) AS i)),
+ 'draft_ids', json((SELECT json_group_array(i.id) FROM (SELECT messages.id FROM messages
+   WHERE messages.grant_id = threads.grant_id AND messages.thread_id = threads.id
+   AND messages.is_draft ORDER BY +messages.received_at, +messages.id) AS i)),
+ 'folders', json((SELECT json_group_array(f.folder_id) FROM (SELECT DISTINCT
+   message_folders.folder_id FROM messages JOIN message_folders
+   ON message_folders.message_id = messages.id WHERE messages.grant_id = threads.grant_id
+   AND messages.thread_id = threads.id ORDER BY message_folders.folder_id) AS f)),
+ 'unread', {unread}, 'starred', {starred}, 'has_attachments', {files}, 'has_drafts', {drafts},
+ 'earliest_message_date', threads.earliest_message_date,
+ 'latest_message_received_date', threads.latest_message_received_date,
+ 'latest_message_sent_date', threads.latest_message_sent_date,
+ 'latest_draft_or_message', json((SELECT {message} FROM messages
+   WHERE messages.id = threads.latest_message_id AND messages.grant_id = threads.grant_id)))
+""".format(
+    unread=_SQLITE_BOOL.format("threads.unread"),
+    starred=_SQLITE_BOOL.format("threads.starred"),
+    files=_SQLITE_BOOL.format("threads.has_attachments"),
+    drafts=_SQLITE_BOOL.format("threads.has_drafts"),
+    message=_SQLITE_MESSAGE,
+)
+
+_PG_THREAD = f"""json_build_object(
+ 'object', 'thread', 'id', threads.id, 'grant_id', threads.grant_id,
+ 'subject', threads.subject, 'snippet', threads.snippet, 'participants', threads.participants,
+ 'message_ids', (SELECT coalesce(json_agg(messages.id ORDER BY messages.received_at,
+   messages.id), '[]'::json) FROM messages WHERE messages.grant_id = threads.grant_id
+   AND messages.thread_id = threads.id AND NOT messages.is_draft),
+ 'draft_ids', (SELECT coalesce(json_agg(messages.id ORDER BY messages.received_at,
+   messages.id), '[]'::json) FROM messages WHERE messages.grant_id = threads.grant_id
+   AND messages.thread_id = threads.id AND messages.is_draft),
+ 'folders', (SELECT coalesce(json_agg(f.folder_id ORDER BY f.folder_id), '[]'::json)
+   FROM (SELECT DISTINCT message_folders.folder_id FROM messages JOIN message_folders
+   ON message_folders.message_id = messages.id WHERE messages.grant_id = threads.grant_id
+   AND messages.thread_id = threads.id) AS f),
+ 'unread', threads.unread, 'starred', threads.starred,
+ 'has_attachments', threads.has_attachments, 'has_drafts', threads.has_drafts,
+ 'earliest_message_date', threads.earliest_message_date,
+ 'latest_message_received_date', threads.latest_message_received_date,
+ 'latest_message_sent_date', threads.latest_message_sent_date,
+ 'latest_draft_or_message', (SELECT {_PG_MESSAGE} FROM messages
+   WHERE messages.id = threads.latest_message_id AND messages.grant_id = threads.grant_id))"""
+
+
+def is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def message_json(session: AsyncSession) -> ColumnElement[str]:
+    """A column with the JSON text of the ``messages`` row of each result row."""
+    if is_sqlite(session):
+        return literal_column(_SQLITE_MESSAGE, Text)
+    return literal_column(f"({_PG_MESSAGE})::text", Text)
+
+
+def thread_json(session: AsyncSession) -> ColumnElement[str]:
+    """A column with the JSON text of the ``threads`` row of each result row."""
+    if is_sqlite(session):
+        return literal_column(_SQLITE_THREAD, Text)
+    return literal_column(f"({_PG_THREAD})::text", Text)
