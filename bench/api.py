@@ -5,10 +5,10 @@
 
 The grant is built once from the SpamAssassin corpus (headers of one message recombined with the body of
 another, unique content hashes and Message-IDs) into ``.cache/bench-api/`` (SQLite file, or the
-PostgreSQL database ``inboxsync_bench_api``). The server is one uvicorn process (``serve`` below);
-the load comes from ``wrk`` (Debian package) in another process: concurrency 16, one thread.
-The floor is the same server answering a constant 50-message page through the same auth, envelope
-and JSON encoding, without touching the database. Keyset pages mean the last page costs what the
+PostgreSQL database ``inboxsync_bench_api``). The server is ``--workers`` uvicorn processes (default
+2, one per core; ``serve`` below); the load comes from ``wrk`` (Debian package) in another process:
+concurrency 16, one thread. The floor is the same server (same workers) answering a constant
+50-message page through the same auth, envelope and JSON encoder, without touching the database. Keyset pages mean the last page costs what the
 first does; the ``first``/``last`` rows show it.
 """
 
@@ -136,31 +136,49 @@ async def build(db: str) -> None:
             flush=True,
         )
     await runtime.close()
+    if db == "postgresql":  # as autovacuum would: without statistics the planner picks bad plans
+        conn = await asyncpg.connect(f"{PG_ADMIN.rsplit('/', 1)[0]}/{PG_NAME}")
+        await conn.execute("ANALYZE")
+        await conn.close()
     (directory / "built").write_text(json.dumps({"grant_id": grant.id}))
 
 
-def serve(db: str, port: int) -> None:
-    """The server process: the app plus ``/bench/floor``."""
-    import uvicorn
-
+def make_app() -> Any:
+    """The app of one server worker (``BENCH_API_DB`` names the database): the API plus the floor."""
     from inboxsync.api.app import create_app
-    from inboxsync.api.envelope import request_id_of
+    from inboxsync.api.views import responses
     from inboxsync.api.views.schemas import EXAMPLE_MESSAGE
 
+    db = os.environ["BENCH_API_DB"]
     runtime = make_runtime(data_dir(db), database_url(db))
     app = create_app(runtime)
     page = [{**EXAMPLE_MESSAGE, "id": f"{i:026d}", "body": "x" * 2000} for i in range(50)]
 
     @app.get("/bench/floor")
     async def floor(request: Request, principal: PrincipalDep) -> Response:
-        # The routes' own encoding: a fresh envelope, json.dumps to bytes, no FastAPI encoder.
-        payload = {"request_id": request_id_of(request), "data": [dict(m) for m in page]}
-        body = json.dumps(
-            {**payload, "next_cursor": "bS4xLjAx"}, ensure_ascii=False, separators=(",", ":")
-        )
-        return Response(body.encode(), media_type="application/json")
+        # The routes' own auth, envelope and encoder (orjson to bytes, no FastAPI encoder) on a
+        # constant page of 50 messages, without the database.
+        return responses.many(request, [dict(m) for m in page], "bS4xLjAx")
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    return app
+
+
+def serve(db: str, port: int, workers: int) -> None:
+    """The server: ``workers`` uvicorn processes on one socket (uvloop and httptools when
+    installed, as ``inboxsync serve``/``api`` run), each with the app of :func:`make_app`."""
+    import uvicorn
+
+    os.environ["BENCH_API_DB"] = db
+    uvicorn.run(
+        "api:make_app",
+        factory=True,
+        app_dir=str(ROOT / "bench"),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def wrk(base: str, urls: list[str], duration: int, connections: int = 16) -> dict[str, float]:
@@ -236,13 +254,14 @@ def scenarios(base: str, grant_id: str) -> dict[str, list[str]]:
     }
 
 
-def run(db: str, duration: int) -> list[dict[str, Any]]:
+def run(db: str, duration: int, workers: int) -> list[dict[str, Any]]:
     asyncio.run(build(db))
     grant_id = json.loads((data_dir(db) / "built").read_text())["grant_id"]
     from tests.support.ports import free_port
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "serve", "--db", db, "--port", str(port)])
+    command = [sys.executable, __file__, "serve", "--db", db, "--port", str(port)]
+    server = subprocess.Popen([*command, "--workers", str(workers)])
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -275,9 +294,10 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
     args = parser.parse_args()
     if args.command == "serve":
-        serve(args.db, args.port)
+        serve(args.db, args.port, args.workers)
         return
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     if args.command == "build":
@@ -288,7 +308,7 @@ def main() -> None:
         f"{'db':<11}{'scenario':<12}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p95/floor':>11}{'errors':>8}"
     )
     for db in dbs:
-        results = run(db, args.duration)
+        results = run(db, args.duration, args.workers)
         floor = next(r for r in results if r["scenario"] == "floor")
         for r in results:
             ratio = r["p95_ms"] / floor["p95_ms"]
