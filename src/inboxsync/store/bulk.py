@@ -2,13 +2,12 @@
 
 SQLAlchemy's executemany spends more CPU per row on building parameters and serialising JSON than the
 database spends storing the row; here one statement is rendered per table and the rows go to the
-driver as tuples, with JSON pre-serialised (``orjson``-free: ``json.dumps`` with compact separators).
+driver as tuples, with JSON pre-serialised (:func:`inboxsync.store.db.dumps`).
 Values must already be of the column's Python type; dates are integers throughout the schema.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+from inboxsync.store.db import dumps as _dumps
 
 
 @cache
