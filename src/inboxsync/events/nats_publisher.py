@@ -33,7 +33,7 @@ import logging
 import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from inboxsync.config import Settings
 from inboxsync.events.horizon import Horizon
@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # nats-py is imported only when the publisher runs
     from nats.js import JetStreamContext
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHANGE_ID_HEADER = "Inboxsync-Change-Id"
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -101,12 +102,18 @@ class NatsPublisher:
         while not stop.is_set():
             nc: NatsClient | None = None
             try:
-                nc = await nats.connect(
-                    self.config.url,
-                    connect_timeout=5,
-                    max_reconnect_attempts=3,
-                    allow_reconnect=True,
+                nc = await _unless_stopped(
+                    nats.connect(
+                        self.config.url,
+                        connect_timeout=5,
+                        max_reconnect_attempts=3,
+                        allow_reconnect=True,
+                        error_cb=_nats_error,
+                    ),
+                    stop,
                 )
+                if nc is None:
+                    return
                 await self.session(nc.jetstream(), stop)
                 delay = self.config.retry
             except asyncio.CancelledError:
@@ -240,6 +247,26 @@ def config_from(settings: Settings) -> NatsConfig | None:
         prefix=settings.nats_subject_prefix,
         max_age=settings.change_retention_days * 86400.0,
     )
+
+
+async def _nats_error(exc: Exception) -> None:
+    log.debug("nats client: %s: %s", type(exc).__name__, exc)  # the round that failed says it too
+
+
+async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """``work``'s result, or None (``work`` cancelled) when ``stop`` is set first."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    return None
 
 
 async def _first(*waits: Awaitable[object]) -> None:
