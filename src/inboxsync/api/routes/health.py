@@ -31,7 +31,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers and its schema is current")
+@router.get(
+    "/readyz",
+    summary="The database answers and its schema is current",
+    responses={503: {"description": "Not ready: the database or its schema"}},
+)
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     if not await runtime.db.ping():
         return _unready("database", "the database does not answer")
@@ -54,7 +58,12 @@ def _unready(reason: str, message: str) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(runtime: RuntimeDep) -> Response:
     body = await render(lambda: fleet_stats(runtime.db))
     return Response(body, media_type=CONTENT_TYPE)
