@@ -185,3 +185,42 @@ def test_config_is_off_without_url() -> None:
     assert config_from(Settings()) is None
     config = config_from(Settings(nats_url="nats://x:4222", nats_stream="S1"))
     assert config is not None and config.stream == "S1" and config.prefix == "inboxsync"
+
+
+async def test_serve_publishes_when_configured(tmp_path: Path, nats_stream: NatsStream) -> None:
+    """``inboxsync serve`` with INBOXSYNC_NATS_URL runs the publisher beside the API."""
+    from tests.support.ports import free_port
+
+    settings = Settings(data_dir=tmp_path / "data")
+    runtime = Runtime.from_settings(settings)
+    await upgrade(runtime.db)
+    await add_changes(runtime.db, 90)
+    await runtime.close()
+    env = {
+        **os.environ,
+        "INBOXSYNC_DATA_DIR": str(settings.data_dir),
+        "INBOXSYNC_NATS_URL": nats_stream.url,
+        "INBOXSYNC_NATS_STREAM": nats_stream.name,
+        "INBOXSYNC_NATS_SUBJECT_PREFIX": nats_stream.prefix,
+        "INBOXSYNC_API_KEY": "k",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inboxsync.cli", "serve", "--port", str(free_port())],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        got: list[tuple[str, int, dict[str, object]]] = []
+        while len(got) < 90 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            try:
+                got = await read_all(nats_stream.js, nats_stream.name)
+            except Exception:  # the stream is created by the publisher once it starts
+                got = []
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert [c for _, c, _ in got] == list(range(1, 91))
