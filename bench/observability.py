@@ -34,10 +34,12 @@ from sqlalchemy import insert  # noqa: E402
 from inboxsync.api.app import create_app  # noqa: E402
 from inboxsync.config import Settings  # noqa: E402
 from inboxsync.events.nats_publisher import NatsConfig, NatsPublisher  # noqa: E402
+from inboxsync.metrics import FleetStats, render  # noqa: E402
 from inboxsync.runtime import Runtime  # noqa: E402
 from inboxsync.store import changes  # noqa: E402
 from inboxsync.store.migrate import upgrade  # noqa: E402
 from inboxsync.store.models import Action, Grant  # noqa: E402
+from inboxsync.store.stats import fleet_stats  # noqa: E402
 from tests.support.database import create_pg_database, drop_pg_database, pg_url  # noqa: E402
 
 
@@ -85,6 +87,10 @@ async def seed(runtime: Runtime, grants: int, change_count: int) -> None:
             )
 
 
+async def _ready(stats: FleetStats) -> FleetStats:
+    return stats
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--grants", type=int, default=10_000)
@@ -97,6 +103,19 @@ async def main() -> None:
     try:
         await upgrade(runtime.db)
         await seed(runtime, args.grants, args.changes)
+        reads = []
+        for _ in range(10):
+            t = time.perf_counter()
+            stats = await fleet_stats(runtime.db)
+            reads.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        for _ in range(10):
+            await render(lambda: _ready(stats))
+        rendering = (time.perf_counter() - t) * 100
+        print(
+            f"fleet gauges: database read p50 {statistics.median(reads):.0f} ms, "
+            f"rendering {rendering:.0f} ms a scrape"
+        )
         transport = httpx.ASGITransport(app=create_app(runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://b") as client:
             await client.get("/metrics")

@@ -23,21 +23,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -164,72 +161,69 @@ class FleetStats:
     database_up: bool = True
 
 
-class FleetCollector(Collector):
-    """Yields the gauges of one :class:`FleetStats` (a fresh collector per scrape)."""
-
-    def __init__(self, stats: FleetStats) -> None:
-        self.stats = stats
-
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        s = self.stats
-        up = GaugeMetricFamily(
-            "inboxsync_database_up", "1 when the scrape could read the database."
+def fleet_text(s: FleetStats) -> str:
+    """The fleet gauges in the Prometheus text format, written directly: with a series per grant,
+    prometheus-client's generic rendering costs ~20 µs a sample (0.2 s a scrape at 10,000 grants)."""
+    out: list[str] = []
+    _family(out, "inboxsync_database_up", "1 when the scrape could read the database.")
+    out.append(f"inboxsync_database_up {1.0 if s.database_up else 0.0}\n")
+    if not s.database_up:
+        return "".join(out)
+    _family(
+        out,
+        "inboxsync_grants",
+        "Grants by provider and state (running, idle, error, invalid, stopped, ...).",
+    )
+    for (provider, state), count in sorted(s.grants.items()):
+        out.append(
+            f'inboxsync_grants{{provider="{_esc(provider)}",state="{_esc(state)}"}} {float(count)}\n'
         )
-        up.add_metric([], 1.0 if s.database_up else 0.0)
-        yield up
-        if not s.database_up:
-            return
-        grants = GaugeMetricFamily(
-            "inboxsync_grants",
-            "Grants by provider and state (running, idle, error, invalid, stopped, ...).",
-            labels=["provider", "state"],
-        )
-        for (provider, state), count in sorted(s.grants.items()):
-            grants.add_metric([provider, state], count)
-        yield grants
-        lag = GaugeMetricFamily(
-            "inboxsync_grant_sync_lag_seconds",
-            "Seconds since the last successful full sync pass of each valid grant "
-            "(since it was connected, before its first pass).",
-            labels=["grant_id"],
-        )
-        for grant_id, seconds in sorted(s.lag.items()):
-            lag.add_metric([grant_id], seconds)
-        yield lag
-        actions = GaugeMetricFamily(
-            "inboxsync_actions",
-            "Write-back actions (the outbox to providers) by state.",
-            labels=["state"],
-        )
-        for state, count in sorted(s.actions.items()):
-            actions.add_metric([state], count)
-        yield actions
-        yield _gauge(
+    _family(
+        out,
+        "inboxsync_grant_sync_lag_seconds",
+        "Seconds since the last successful full sync pass of each valid grant "
+        "(since it was connected, before its first pass).",
+    )
+    out.extend(
+        f'inboxsync_grant_sync_lag_seconds{{grant_id="{_esc(grant_id)}"}} {seconds!r}\n'
+        for grant_id, seconds in sorted(s.lag.items())
+    )
+    _family(out, "inboxsync_actions", "Write-back actions (the outbox to providers) by state.")
+    for state, count in sorted(s.actions.items()):
+        out.append(f'inboxsync_actions{{state="{_esc(state)}"}} {float(count)}\n')
+    for name, doc, value in (
+        (
             "inboxsync_actions_oldest_age_seconds",
             "Age of the oldest pending write-back action (0 when none).",
             s.actions_oldest_age,
-        )
-        yield _gauge(
+        ),
+        (
             "inboxsync_webhook_backlog",
             "Webhook notifications queued and not yet delivered.",
             s.webhook_backlog,
-        )
-        yield _gauge(
+        ),
+        (
             "inboxsync_webhook_backlog_oldest_age_seconds",
             "Age of the oldest queued webhook notification (0 when none).",
             s.webhook_oldest_age,
-        )
-        yield _gauge(
+        ),
+        (
             "inboxsync_changes_undispatched",
             "Change-log entries not yet fanned out to webhook destinations.",
             s.changes_undispatched,
-        )
+        ),
+    ):
+        _family(out, name, doc)
+        out.append(f"{name} {float(value)!r}\n")
+    return "".join(out)
 
 
-def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, doc)
-    family.add_metric([], value)
-    return family
+def _family(out: list[str], name: str, doc: str) -> None:
+    out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge\n")
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 Refresh = Callable[[], Awaitable[FleetStats]]
@@ -244,9 +238,7 @@ async def render(refresh: Refresh | None = None) -> bytes:
         except Exception:
             log.warning("metrics: could not read the database", exc_info=True)
             stats = FleetStats(database_up=False)
-        scrape = CollectorRegistry(auto_describe=False)
-        scrape.register(FleetCollector(stats))
-        out += generate_latest(scrape)
+        out += fleet_text(stats).encode()
     return out
 
 

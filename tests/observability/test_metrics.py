@@ -213,3 +213,29 @@ async def test_serve_metrics_on_its_own_port(runtime: Runtime) -> None:
         stop.set()
         await asyncio.wait_for(task, 10)
     assert task.done() and task.exception() is None
+
+
+def test_fleet_text_parses_back() -> None:
+    """The hand-written exposition of the fleet gauges is what Prometheus' parser reads back."""
+    from inboxsync.metrics import FleetStats, fleet_text
+
+    stats = FleetStats(
+        grants={("imap", "idle"): 3, ("google", 'we"ird\\state\n'): 1},
+        lag={"g1": 12.5, "g2": 0.0},
+        actions={"pending": 4},
+        actions_oldest_age=61.25,
+        webhook_backlog=7,
+        webhook_oldest_age=3.0,
+        changes_undispatched=9,
+    )
+    samples = parse(fleet_text(stats))
+    assert value(samples, "inboxsync_grants", provider="google", state='we"ird\\state\n') == 1
+    assert value(samples, "inboxsync_grants", provider="imap", state="idle") == 3
+    assert value(samples, "inboxsync_grant_sync_lag_seconds", grant_id="g1") == 12.5
+    assert ("inboxsync_grant_sync_lag_seconds", (("grant_id", "g2"),)) in samples
+    assert value(samples, "inboxsync_actions", state="pending") == 4
+    assert value(samples, "inboxsync_actions_oldest_age_seconds") == 61.25
+    assert value(samples, "inboxsync_webhook_backlog") == 7
+    assert value(samples, "inboxsync_changes_undispatched") == 9
+    down = parse(fleet_text(FleetStats(database_up=False)))
+    assert down == {("inboxsync_database_up", ()): 0.0}
