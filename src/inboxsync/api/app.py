@@ -47,3 +47,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(changes.router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one ``inboxsync api --workers N`` process: settings from ``INBOXSYNC_*``
+    (the parent puts its command-line options there before starting the workers)."""
+    from inboxsync.config import Settings
+    from inboxsync.logging_setup import configure
+
+    settings = Settings()
+    configure(settings.log_level, settings.log_format)
+    return create_app(Runtime.from_settings(settings))

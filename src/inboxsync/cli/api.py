@@ -13,21 +13,33 @@ import contextlib
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from inboxsync.cli.options import http_options, load_settings, storage_options
 
+if TYPE_CHECKING:
+    from inboxsync.config import Settings
+
 
 @click.command("api")
 @storage_options
 @http_options
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="API processes on the one port (about one per core; none of them syncs).",
+)
 def api_command(
     data_dir: Path | None,
     database_url: str | None,
     host: str | None,
     port: int | None,
     api_key: str | None,
+    workers: int,
 ) -> None:
     """Serve the REST API only (no sync, no webhooks, no migrations)."""
     import uvicorn
@@ -73,4 +85,48 @@ def api_command(
         finally:
             await runtime.close()
 
+    if workers > 1:
+        _run_workers(settings, workers)
+        return
     asyncio.run(run())
+
+
+def _run_workers(settings: Settings, workers: int) -> None:
+    """``workers`` uvicorn processes on one socket; each builds its app from ``INBOXSYNC_*``."""
+    import os
+
+    import uvicorn
+
+    from inboxsync.runtime import Runtime
+    from inboxsync.store.migrate import HEAD, current_revision, is_current
+
+    async def check() -> None:
+        runtime = Runtime.from_settings(settings)
+        try:
+            if not await is_current(runtime.db):
+                at = await current_revision(runtime.db)
+                raise click.ClickException(
+                    f"the database is at revision {at}, this version needs {HEAD}: "
+                    "run `inboxsync migrate` first"
+                )
+        finally:
+            await runtime.close()
+
+    asyncio.run(check())
+    os.environ["INBOXSYNC_DATA_DIR"] = str(settings.data_dir)
+    os.environ["INBOXSYNC_DATABASE_URL"] = settings.resolved_database_url()
+    if settings.api_key is not None:
+        os.environ["INBOXSYNC_API_KEY"] = settings.api_key.get_secret_value()
+    click.echo(
+        f"inboxsync api on http://{settings.host}:{settings.port} ({workers} workers)", err=True
+    )
+    uvicorn.run(
+        "inboxsync.api.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        lifespan="off",
+    )
