@@ -95,6 +95,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--grants", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=NatsConfig.batch)
     args = parser.parse_args()
     name = await create_pg_database()
     runtime = Runtime.from_settings(
@@ -138,7 +139,9 @@ async def main() -> None:
             print(f"/healthz through the app: p50 {statistics.median(hz):.0f} µs")
 
         stream = f"BENCH_{uuid.uuid4().hex[:8]}"
-        config = NatsConfig(url="nats://127.0.0.1:4222", stream=stream, prefix=stream.lower())
+        config = NatsConfig(
+            url="nats://127.0.0.1:4222", stream=stream, prefix=stream.lower(), batch=args.batch
+        )
         publisher = NatsPublisher(runtime.db, config)
         async with runtime.db.session() as session:
             last = (await changes.after(session, None, 0, 10**7))[-1].id
