@@ -157,7 +157,18 @@ async def index(session: AsyncSession, docs: Sequence[SearchDoc]) -> None:
         for docid, d in ordered
     ]
     await bulk.insert(session, _SEARCH_DOCS, rows)
-    return
+    # FTS5 in one statement a chunk (no row trigger since migration 0004: half the CPU).
+    names = ", ".join(FIELDS)
+    for start in range(0, len(ordered), 500):
+        chunk = [docid for docid, _ in ordered[start : start + 500]]
+        marks = ", ".join(f":d{i}" for i in range(len(chunk)))
+        await session.execute(
+            text(
+                f"INSERT INTO search_fts(rowid, {names}) SELECT docid, {names} "
+                f"FROM search_docs WHERE docid IN ({marks}) ORDER BY docid"
+            ),
+            {f"d{i}": d for i, d in enumerate(chunk)},
+        )
 
 
 async def forget(session: AsyncSession, message_ids: Sequence[str]) -> None:
