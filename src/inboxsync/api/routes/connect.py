@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from inboxsync.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from inboxsync.api.envelope import one
 from inboxsync.api.routes import google
+from inboxsync.api.views import schemas
 from inboxsync.core.accounts import ImapAccount
 from inboxsync.errors import InvalidRequest, NotFound
 from inboxsync.events import guard
@@ -80,7 +81,12 @@ async def refuse_private_hosts(account: ImapAccount) -> None:
             )
 
 
-@router.post("/v3/connect/custom", summary="Connect an account with its credentials")
+@router.post(
+    "/v3/connect/custom",
+    summary="Connect an account with its credentials",
+    # 401: no or a wrong API key, or the mail server refused the login; 504: it could not be reached.
+    responses=schemas.errors_doc(400, 401, 404, 409, 429, 504),
+)
 async def connect_custom(
     request: Request,
     body: ConnectRequest,

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 
 from inboxsync.api.deps import PrincipalDep, SessionDep
 from inboxsync.api.envelope import one
+from inboxsync.api.views import schemas
 from inboxsync.store import folders, grants, messages, outbox
 
-router = APIRouter(tags=["sync"])
+router = APIRouter(tags=["sync"], responses=schemas.errors_doc(400, 401, 404))
 
 
 @router.get("/v3/grants/{grant_id}/sync", summary="Sync status of a grant")
