@@ -158,6 +158,9 @@ class FleetStats:
     webhook_backlog: int = 0  # notifications queued, not yet delivered
     webhook_oldest_age: float = 0.0  # seconds since the oldest queued notification's time
     changes_undispatched: int = 0  # change ids past the webhook fan-out cursor
+    changes_newest_id: int = (
+        0  # the newest change id (NATS lag: this minus inboxsync_nats_position)
+    )
     database_up: bool = True
 
 
@@ -211,6 +214,11 @@ def fleet_text(s: FleetStats) -> str:
             "inboxsync_changes_undispatched",
             "Change-log entries not yet fanned out to webhook destinations.",
             s.changes_undispatched,
+        ),
+        (
+            "inboxsync_changes_newest_id",
+            "The newest change-log id (minus inboxsync_nats_position: what NATS has not got yet).",
+            s.changes_newest_id,
         ),
     ):
         _family(out, name, doc)

@@ -178,6 +178,7 @@ async def test_fleet_gauges_from_the_database(database: Database) -> None:
         logged = [c.id for c in await changes.after(session, None, 0, 100)]
     assert len(logged) == 4  # grant.created and the three messages
     assert stats.changes_undispatched == 4
+    assert stats.changes_newest_id == logged[-1]
     async with database.transaction() as session:  # as the webhook dispatcher does
         assert await deliveries.move(session, deliveries.DISPATCH, 0, logged[1])
     assert (await fleet_stats(database)).changes_undispatched == 2

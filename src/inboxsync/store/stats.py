@@ -57,4 +57,5 @@ async def fleet_stats(db: Database) -> FleetStats:
         newest = int(await session.scalar(select(func.max(Change.id))) or 0)
         dispatched = await deliveries.position(session, deliveries.DISPATCH)
         stats.changes_undispatched = max(0, newest - dispatched)
+        stats.changes_newest_id = newest
     return stats
