@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
+    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
 
 # --- process metrics (cheap: bumped in the code paths, once per batch) ---------------------------
 
@@ -73,6 +76,7 @@ SYNC_PASSES = Counter(
 IMAP_CONNECTIONS = Gauge(
     "inboxsync_imap_connections",
     "IMAP connections this process holds open now.",
+    multiprocess_mode="livesum",
 )
 WEBHOOK_DELIVERIES = Counter(
     "inboxsync_webhook_deliveries",
@@ -97,6 +101,7 @@ NATS_PUBLISHED = Counter(
 NATS_POSITION = Gauge(
     "inboxsync_nats_position",
     "The last change id the NATS stream acknowledged (this process's publisher).",
+    multiprocess_mode="max",
 )
 NATS_ERRORS = Counter(
     "inboxsync_nats_errors",
@@ -238,8 +243,11 @@ Refresh = Callable[[], Awaitable[FleetStats]]
 
 
 async def render(refresh: Refresh | None = None) -> bytes:
-    """The text exposition: this process's metrics, then the fleet gauges when ``refresh`` is given."""
-    out = generate_latest(REGISTRY)
+    """The text exposition: this process's metrics, then the fleet gauges when ``refresh`` is given.
+
+    Under ``inboxsync api --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set by the parent) the process
+    metrics are the sum over the N processes, whichever of them answers the scrape."""
+    out = generate_latest(_process_registry())
     if refresh is not None:
         try:
             stats = await refresh()
@@ -251,6 +259,16 @@ async def render(refresh: Refresh | None = None) -> bytes:
 
 
 # --- a /metrics endpoint for processes without the API ------------------------------------------
+
+
+def _process_registry() -> CollectorRegistry:
+    if not os.environ.get(MULTIPROCESS_ENV):
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 def metrics_app(refresh: Refresh | None = None) -> Callable[..., Awaitable[None]]:

@@ -113,6 +113,14 @@ def _run_workers(settings: Settings, workers: int) -> None:
             await runtime.close()
 
     asyncio.run(check())
+    import shutil
+    import tempfile
+
+    from inboxsync.metrics import MULTIPROCESS_ENV
+
+    # /metrics answered by any worker sums the counters of all (prometheus-client multiprocess mode).
+    metrics_dir = tempfile.mkdtemp(prefix="inboxsync-metrics-")
+    os.environ[MULTIPROCESS_ENV] = metrics_dir
     os.environ["INBOXSYNC_DATA_DIR"] = str(settings.data_dir)
     os.environ["INBOXSYNC_DATABASE_URL"] = settings.resolved_database_url()
     if settings.api_key is not None:
@@ -120,13 +128,16 @@ def _run_workers(settings: Settings, workers: int) -> None:
     click.echo(
         f"inboxsync api on http://{settings.host}:{settings.port} ({workers} workers)", err=True
     )
-    uvicorn.run(
-        "inboxsync.api.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
-        lifespan="off",
-    )
+    try:
+        uvicorn.run(
+            "inboxsync.api.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+            lifespan="off",
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
