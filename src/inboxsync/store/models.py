@@ -320,3 +320,28 @@ class EventCursor(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class GrantLease(Base):
+    """Which worker syncs a grant (``store/leases.py``); ``generation`` is the fencing token that every
+    write of the sync checks, bumped on each claim."""
+
+    __tablename__ = "grant_leases"
+
+    grant_id: Mapped[str] = mapped_column(
+        ForeignKey("grants.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    expires_at: Mapped[float] = mapped_column(Float, default=0.0)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    heartbeat_at: Mapped[float | None] = mapped_column(Float)
+
+
+class SyncWorker(Base):
+    """A live ``inboxsync worker`` (or ``serve``): the fair share is the active grants divided by these."""
+
+    __tablename__ = "sync_workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float] = mapped_column(Float)
