@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         gt=0,
         description="A webhook process that stops renewing loses its destinations after this.",
     )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A sync worker that stops renewing loses its grants to the others after this.",
+    )
     webhook_retry_hours: float = Field(
         default=72.0, gt=0, description="Failing this long marks a webhook destination failed."
     )
