@@ -21,7 +21,7 @@ from inboxsync.runtime import Runtime
 from inboxsync.store import api_keys
 from inboxsync.store.migrate import ensure_current
 from inboxsync.sync.deps import SyncDeps
-from inboxsync.sync.supervisor import Supervisor
+from inboxsync.sync.supervisor import LeaseConfig, Supervisor
 
 log = logging.getLogger("inboxsync.serve")
 
@@ -79,7 +79,7 @@ async def serve(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         deps = SyncDeps(db=runtime.db, blobs=runtime.blobs, sealer=runtime.sealer)
-        supervisor = Supervisor(deps)
+        supervisor = Supervisor(deps, leases=LeaseConfig(ttl=settings.lease_seconds))
         app.state.supervisor = supervisor
         stop = asyncio.Event()
         sync_task = asyncio.create_task(supervisor.run(stop), name="supervisor")

@@ -1,13 +1,30 @@
-"""One asyncio task per active grant, started and stopped as grants come and go."""
+"""One asyncio task per grant this worker holds the lease of (``store/leases.py``).
+
+Every ``refresh`` seconds (a third of the lease by default) the supervisor renews its leases in one
+statement, stops at once the sync of any grant whose lease it lost, claims free or expired grants up
+to its fair share and gives back what it holds above it. A worker that cannot renew (database
+unreachable) stops every grant before its leases can have expired, and each grant's writes go through
+a :class:`~inboxsync.store.leases.FencedDatabase`, so a worker that lost a lease writes nothing more for
+that grant. ``inboxsync worker`` runs several of these against PostgreSQL; ``serve`` runs one on SQLite.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from inboxsync.logging_setup import grant_context
 from inboxsync.store import grants
+from inboxsync.store import leases as lease_repo
+from inboxsync.store.leases import FencedDatabase, Lease
 from inboxsync.sync.deps import SyncDeps
 from inboxsync.sync.gmail.account import GmailGrantSync
 from inboxsync.sync.imap.account import ImapGrantSync
@@ -15,14 +32,39 @@ from inboxsync.sync.imap.account import ImapGrantSync
 log = logging.getLogger(__name__)
 
 
-class Supervisor:
-    """Watches the grants table; each grant runs in its own task so one failure never stalls another."""
+@dataclass
+class LeaseConfig:
+    ttl: float = 30.0  # seconds a lease lasts without renewal (INBOXSYNC_LEASE_SECONDS)
+    slack: int = 1  # grants a worker may hold above ceil(active / live workers)
+    claim_batch: int = 50  # most grants claimed in one round (new workers ramp up gradually)
+    drain: float = 10.0  # seconds a stopping grant gets to finish its batch and log out
 
-    def __init__(self, deps: SyncDeps, *, refresh: float = 5.0) -> None:
+
+def new_worker_id() -> str:
+    """``host:pid:random``: unique per process, readable in the lease table."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Supervisor:
+    """Holds leases and runs the sync of each leased grant in its own task."""
+
+    def __init__(
+        self,
+        deps: SyncDeps,
+        *,
+        refresh: float | None = None,
+        leases: LeaseConfig | None = None,
+        worker_id: str | None = None,
+    ) -> None:
         self.deps = deps
-        self.refresh = refresh
+        self.lease_config = leases or LeaseConfig()
+        self.refresh = refresh if refresh is not None else self.lease_config.ttl / 3
+        self.worker_id = worker_id or new_worker_id()
         self.tasks: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self.syncs: dict[str, ImapGrantSync | GmailGrantSync] = {}
+        self.held: dict[str, Lease] = {}
+        self._renewed_at: float | None = None  # monotonic time of the last successful renewal
+        self._next_forget = 0.0
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -39,9 +81,10 @@ class Supervisor:
         try:
             while not stop.is_set():
                 try:
-                    await self._reconcile()
+                    await self._round()
                 except Exception:  # a database hiccup must not end every grant's sync
-                    log.exception("supervisor: could not look at the grants; trying again")
+                    log.exception("supervisor: could not renew or claim leases; trying again")
+                await self._expire_locally()
                 self._wake.clear()
                 waiters = [
                     asyncio.ensure_future(stop.wait()),
@@ -55,26 +98,81 @@ class Supervisor:
         finally:
             await self.stop_all()
 
-    async def _reconcile(self) -> None:
-        async with self.deps.db.session() as session:
-            active = {g.id: g.provider for g in await grants.all_active(session)}
-        for grant_id in [g for g in self.tasks if g not in active]:
-            await self._stop(grant_id)
+    async def _round(self) -> None:
+        config = self.lease_config
+        started, now = time.monotonic(), time.time()
+        async with self.deps.db.transaction() as session:
+            renewed = await lease_repo.renew(session, self.worker_id, now, config.ttl)
+        self._renewed_at = started
+        lost = [g for g, lease in self.held.items() if renewed.get(g) != lease.generation]
+        if lost:
+            log.warning("lost the leases of %d grant(s): stopping them", len(lost))
+            await self._stop_many(lost, drain=0.0)
+            async with self.deps.db.transaction() as session:  # the stopped grants, if still ours
+                await lease_repo.release(session, self.worker_id, lost)
+        self._reap()
+        async with self.deps.db.transaction() as session:
+            claimed = await lease_repo.claim(
+                session,
+                self.worker_id,
+                time.time(),
+                config.ttl,
+                limit=config.claim_batch,
+                slack=config.slack,
+            )
+            over = await lease_repo.excess(
+                session, self.worker_id, time.time(), config.ttl, slack=config.slack
+            )
+            if time.monotonic() >= self._next_forget:
+                await lease_repo.forget_workers(session, time.time(), 10 * config.ttl)
+                self._next_forget = time.monotonic() + 10 * config.ttl
+        for lease in claimed:
+            self.held[lease.grant_id] = lease
+        if over:  # a worker joined: give back the newest grants this one started
+            shed = list(self.held)[-over:]
+            log.info("holding %d grant(s) above the fair share: giving them back", over)
+            await self._stop_many(shed, drain=config.drain)
+            async with self.deps.db.transaction() as session:
+                await lease_repo.release(session, self.worker_id, shed)
+        await self._start_held()
+
+    async def _expire_locally(self) -> None:
+        """No renewal for most of a lease (database unreachable): another worker may take these
+        grants any moment, so stop them all now rather than race it."""
+        if self._renewed_at is None or not self.held:
+            return
+        if time.monotonic() - self._renewed_at > 0.8 * self.lease_config.ttl:
+            log.warning(
+                "leases not renewed for %.1f s: stopping every grant", self.lease_config.ttl
+            )
+            await self._stop_many(list(self.held), drain=0.0)
+
+    def _reap(self) -> None:
         for grant_id, (task, _) in list(self.tasks.items()):
             if task.done():
-                del self.tasks[
-                    grant_id
-                ]  # ended (credentials refused): restarted only if valid again
+                del self.tasks[grant_id]  # started again below while the lease is held
+                self.syncs.pop(grant_id, None)
                 if not task.cancelled() and task.exception() is not None:
                     log.error("sync of grant %s crashed", grant_id, exc_info=task.exception())
-        for grant_id, provider in active.items():
-            if grant_id in self.tasks or provider not in ("imap", "google"):
+
+    async def _start_held(self) -> None:
+        missing = [g for g in self.held if g not in self.tasks]
+        if not missing:
+            return
+        async with self.deps.db.session() as session:
+            providers = {g.id: g.provider for g in await grants.all_active(session)}
+        for grant_id in missing:
+            provider = providers.get(grant_id)
+            if provider not in ("imap", "google"):
                 continue
+            deps = dataclasses.replace(
+                self.deps, db=FencedDatabase(self.deps.db, self.held[grant_id])
+            )
             stop = asyncio.Event()
             sync: ImapGrantSync | GmailGrantSync = (
-                GmailGrantSync(self.deps, grant_id)
+                GmailGrantSync(deps, grant_id)
                 if provider == "google"
-                else ImapGrantSync(self.deps, grant_id)
+                else ImapGrantSync(deps, grant_id)
             )
             task = asyncio.create_task(
                 sync.run(stop), name=f"sync:{grant_id}", context=grant_context(grant_id)
@@ -82,17 +180,35 @@ class Supervisor:
             self.tasks[grant_id] = (task, stop)
             self.syncs[grant_id] = sync
 
-    async def _stop(self, grant_id: str) -> None:
-        task, stop = self.tasks.pop(grant_id)
-        self.syncs.pop(grant_id, None)
-        stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), 10)
-        except (TimeoutError, Exception):
+    async def _stop_many(self, grant_ids: Iterable[str], *, drain: float) -> None:
+        """Stop these grants' syncs together: ``drain`` seconds to finish the batch and log out,
+        then cancelled (a cancelled transaction rolls back)."""
+        stopping = []
+        for grant_id in grant_ids:
+            self.held.pop(grant_id, None)
+            self.syncs.pop(grant_id, None)
+            entry = self.tasks.pop(grant_id, None)
+            if entry is not None:
+                entry[1].set()
+                stopping.append(entry[0])
+        if not stopping:
+            return
+        if drain > 0:
+            await asyncio.wait(stopping, timeout=drain)
+        for task in stopping:
             task.cancel()
+        for task in stopping:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
     async def stop_all(self) -> None:
-        for grant_id in list(self.tasks):
-            await self._stop(grant_id)
+        """Drain every grant, then give every lease back so other workers take over at once."""
+        await self._stop_many(list(self.tasks), drain=self.lease_config.drain)
+        self.held.clear()
+        try:
+            async with self.deps.db.transaction() as session:
+                await lease_repo.release(session, self.worker_id)
+        except Exception:  # unreachable database: the leases expire on their own
+            log.exception(
+                "could not release the leases; they expire in %.0f s", self.lease_config.ttl
+            )

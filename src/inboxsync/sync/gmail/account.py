@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from inboxsync.actions.gmail import GMAIL_KINDS, apply_gmail_action
 from inboxsync.actions.worker import ActionRunner
 from inboxsync.config import Settings
-from inboxsync.errors import AuthError, InboxsyncError
+from inboxsync.errors import AuthError, InboxsyncError, LeaseLost
 from inboxsync.metrics import SYNC_PASSES, count_error
 from inboxsync.providers.gmail.client import GmailClient
 from inboxsync.providers.gmail.failures import HistoryExpired
@@ -168,6 +168,9 @@ class GmailGrantSync:
                     SYNC_PASSES.labels("google").inc()
                     failures = 0
                     delay = self.poll_interval
+                except LeaseLost as exc:  # another worker holds the grant now: write nothing more
+                    log.warning("grant %s: %s; stopping", self.grant_id, exc)
+                    return
                 except AuthError as exc:
                     count_error("google", exc)
                     await self._invalidate(str(exc))

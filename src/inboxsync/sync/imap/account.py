@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from inboxsync.actions.imap import ImapWriter
 from inboxsync.actions.worker import ActionRunner
 from inboxsync.core.accounts import ImapAccount
-from inboxsync.errors import AuthError, InboxsyncError, ObjectError, ProtocolError
+from inboxsync.errors import AuthError, InboxsyncError, LeaseLost, ObjectError, ProtocolError
 from inboxsync.metrics import SYNC_PASSES, count_error
 from inboxsync.providers.imap.client import ImapClient
 from inboxsync.providers.imap.idle import IdleSession
@@ -152,6 +152,9 @@ class ImapGrantSync:
         while not stop.is_set():
             try:
                 await self._session(stop)
+                return
+            except LeaseLost as exc:  # another worker holds the grant now: write nothing more
+                log.warning("grant %s: %s; stopping", self.grant_id, exc)
                 return
             except AuthError as exc:
                 count_error("imap", exc)
