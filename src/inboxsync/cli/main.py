@@ -91,6 +91,7 @@ def _register() -> None:
     from inboxsync.cli.search import search_group
     from inboxsync.cli.sync import sync_command
     from inboxsync.cli.webhooks import webhooks_command
+    from inboxsync.cli.worker import worker_command
 
     cli.add_command(api_command)
     cli.add_command(events_group)
@@ -99,6 +100,7 @@ def _register() -> None:
     cli.add_command(search_group)
     cli.add_command(sync_command)
     cli.add_command(webhooks_command)
+    cli.add_command(worker_command)
 
 
 _register()
