@@ -64,6 +64,14 @@ class Parser:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_warm)
         return self._pool
 
+    def prestart(self) -> None:
+        """Start the worker processes now, in the background, so that their start-up (a new
+        interpreter importing the MIME layer) overlaps the round trips before the first big batch."""
+        if self.workers > 1 and self._pool is None:
+            pool = self._executor()
+            for _ in range(self.workers):
+                pool.submit(_warm)
+
     async def parse(
         self, items: Sequence[tuple[bytes, float | None]], blob_root: str | None = None
     ) -> list[NewMessage]:

@@ -271,6 +271,7 @@ async def download(
     ):  # new mail from IDLE: skip the round trip for sizes
         sizes = dict.fromkeys(uids_newest_first, 0)
     else:
+        ctx.parser.prestart()  # workers start while the sizes come
         sizes = await _sizes(client, uids_newest_first)
     wanted = [uid for uid in uids_newest_first if uid in sizes]  # others vanished meanwhile
     batches = plan_batches(
