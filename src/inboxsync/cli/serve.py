@@ -79,7 +79,9 @@ async def serve(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         deps = SyncDeps(db=runtime.db, blobs=runtime.blobs, sealer=runtime.sealer)
-        supervisor = Supervisor(deps, leases=LeaseConfig(ttl=settings.lease_seconds))
+        supervisor = Supervisor(
+            deps, leases=LeaseConfig(ttl=settings.lease_seconds), worker_id="serve"
+        )
         app.state.supervisor = supervisor
         stop = asyncio.Event()
         sync_task = asyncio.create_task(supervisor.run(stop), name="supervisor")

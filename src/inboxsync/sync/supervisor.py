@@ -79,6 +79,9 @@ class Supervisor:
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
+            with contextlib.suppress(Exception):  # a restart under the same id (``serve``) takes
+                async with self.deps.db.transaction() as session:  # its grants back at once
+                    await lease_repo.release(session, self.worker_id)
             while not stop.is_set():
                 try:
                     await self._round()
@@ -98,11 +101,11 @@ class Supervisor:
         finally:
             await self.stop_all()
 
-    async def _round(self) -> None:
-        config = self.lease_config
+    async def _renew(self) -> None:
+        """The heartbeat: extend every lease in one statement; stop at once what was lost."""
         started, now = time.monotonic(), time.time()
         async with self.deps.db.transaction() as session:
-            renewed = await lease_repo.renew(session, self.worker_id, now, config.ttl)
+            renewed = await lease_repo.renew(session, self.worker_id, now, self.lease_config.ttl)
         self._renewed_at = started
         lost = [g for g, lease in self.held.items() if renewed.get(g) != lease.generation]
         if lost:
@@ -110,6 +113,10 @@ class Supervisor:
             await self._stop_many(lost, drain=0.0)
             async with self.deps.db.transaction() as session:  # the stopped grants, if still ours
                 await lease_repo.release(session, self.worker_id, lost)
+
+    async def _round(self) -> None:
+        config = self.lease_config
+        await self._renew()
         self._reap()
         async with self.deps.db.transaction() as session:
             claimed = await lease_repo.claim(
@@ -143,7 +150,8 @@ class Supervisor:
             return
         if time.monotonic() - self._renewed_at > 0.8 * self.lease_config.ttl:
             log.warning(
-                "leases not renewed for %.1f s: stopping every grant", self.lease_config.ttl
+                "leases not renewed for %.1f s: stopping every grant",
+                time.monotonic() - self._renewed_at,
             )
             await self._stop_many(list(self.held), drain=0.0)
 
@@ -193,8 +201,17 @@ class Supervisor:
                 stopping.append(entry[0])
         if not stopping:
             return
-        if drain > 0:
-            await asyncio.wait(stopping, timeout=drain)
+        deadline = time.monotonic() + drain
+        pending = set(stopping)
+        while pending and time.monotonic() < deadline:  # heartbeats go on while they finish
+            _, pending = await asyncio.wait(
+                pending, timeout=min(self.refresh, deadline - time.monotonic())
+            )
+            if pending:
+                try:
+                    await self._renew()
+                except Exception:
+                    log.exception("could not renew the leases while stopping grants")
         for task in stopping:
             task.cancel()
         for task in stopping:

@@ -240,7 +240,14 @@ class ImapGrantSync:
         """The server's untagged responses, or [] when woken, stopped or out of time."""
         reading = asyncio.ensure_future(idle.wait(max(0.0, min(timeout, IDLE_MAX))))
         woken = asyncio.ensure_future(self._woken(stop, timeout))
-        done, _ = await asyncio.wait({reading, woken}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({reading, woken}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the supervisor stopped this grant: leave no orphan
+            for waiter in (reading, woken):
+                waiter.cancel()
+                if waiter.done() and not waiter.cancelled():
+                    waiter.exception()  # retrieved: the connection is closing anyway
+            raise
         if reading in done:
             woken.cancel()
             with contextlib.suppress(asyncio.CancelledError):
