@@ -1,0 +1,198 @@
+"""``inboxsync worker`` processes sharing one PostgreSQL database and one Dovecot with many users:
+exclusive leases, takeover after SIGKILL, fencing of a worker cut off from the database, drain on
+SIGTERM, and every message synced exactly once throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from inboxsync.runtime import Runtime
+from inboxsync.store.migrate import upgrade
+from tests.scale.fleet import (
+    Appender,
+    Proxy,
+    Worker,
+    add_grants,
+    inbox_mail,
+    lease_table,
+    many_users,
+    runtime_for,
+    start_worker,
+    stop_worker,
+)
+from tests.support.database import create_pg_database, drop_pg_database, pg_url
+
+pytestmark = [pytest.mark.slow, pytest.mark.dovecot, pytest.mark.postgres]
+
+LEASE = 3.0  # seconds: the workers renew every second
+
+
+@pytest.fixture
+async def pg(tmp_path: Path) -> AsyncIterator[tuple[str, Runtime]]:
+    name = await create_pg_database()
+    url = pg_url(name)
+    runtime = runtime_for(url, tmp_path / "data")
+    try:
+        await upgrade(runtime.db)
+        yield url, runtime
+    finally:
+        await runtime.close()
+        await drop_pg_database(name)
+
+
+async def until(what: str, check: Callable[[], Awaitable[bool]], limit: float = 45) -> float:
+    """Wait for ``check``; returns the seconds it took (fails after ``limit``)."""
+    began = time.monotonic()
+    while not await check():
+        if time.monotonic() - began > limit:
+            pytest.fail(f"gave up waiting for {what}")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - began
+
+
+def no_duplicates(mail: dict[str, list[str]]) -> None:
+    for grant_id, headers in mail.items():
+        repeated = [h for h, n in collections.Counter(headers).items() if n > 1]
+        assert not repeated, f"grant {grant_id}: synced twice: {repeated[:3]}"
+
+
+async def test_three_workers_share_take_over_and_lose_nothing(
+    pg: tuple[str, Runtime], tmp_path: Path
+) -> None:
+    url, runtime = pg
+    accounts, seed = 30, 3
+    with many_users(accounts, seed) as server:
+        users = await add_grants(runtime, server, accounts)
+        names = ["w0", "w1", "w2"]
+        workers = {n: start_worker(n, url, tmp_path / "data", LEASE) for n in names}
+        samples: list[dict[str, tuple[str | None, float, int]]] = []
+        appender = Appender(server, sorted(users.values()))
+        try:
+
+            async def sample() -> dict[str, tuple[str | None, float, int]]:
+                table = await lease_table(runtime)
+                samples.append(table)
+                return table
+
+            async def balanced() -> bool:
+                table = await sample()
+                counts = collections.Counter(owner for owner, _, _ in table.values())
+                return len(table) == accounts and all(1 <= counts[n] <= 11 for n in names)
+
+            await until("three workers sharing the grants", balanced)
+            appender.start()
+
+            async def all_seeded() -> bool:
+                mail = await inbox_mail(runtime)
+                return len(mail) == accounts and all(len(v) >= seed for v in mail.values())
+
+            await until("the first sync of every grant", all_seeded)
+            before = await sample()
+            victim = {g for g, (owner, _, _) in before.items() if owner == "w0"}
+            stop_worker(workers["w0"], signal.SIGKILL)
+            killed_at = time.monotonic()
+
+            async def taken_over() -> bool:
+                table = await sample()
+                return all(
+                    table[g][0] in ("w1", "w2") and table[g][2] == before[g][2] + 1 for g in victim
+                )
+
+            await until("the survivors taking over w0's grants", taken_over)
+            takeover = time.monotonic() - killed_at
+            await asyncio.sleep(2)  # mail keeps arriving on the taken-over accounts
+            appender.stop()
+            expected = {
+                g: {f"<seed-{users[g][1:]}-{i}@fleet.test>" for i in range(seed)}
+                | set(appender.sent.get(users[g], []))
+                for g in users
+            }
+
+            async def everything_synced() -> bool:
+                mail = await inbox_mail(runtime)
+                return all(set(mail.get(g, [])) == expected[g] for g in users)
+
+            await until("every appended message", everything_synced)
+            no_duplicates(await inbox_mail(runtime))
+            assert all(appender.sent.get(users[g]) for g in victim)  # mail arrived after the kill
+            codes = [stop_worker(workers[n]) for n in ("w1", "w2")]
+            released = await lease_table(runtime)
+        finally:
+            appender.stop()
+            for worker in workers.values():
+                stop_worker(worker, signal.SIGKILL)
+    print(f"takeover of {len(victim)} grants after SIGKILL: {takeover:.1f} s (lease {LEASE} s)")
+
+    assert codes == [0, 0], [workers[n].output()[-2000:] for n in ("w1", "w2")]
+    assert all(owner is None for owner, _, _ in released.values())  # SIGTERM gave them back
+    # Every sample: each grant has one owner, a live worker, and its generation never goes back.
+    last_generation: dict[str, int] = {}
+    for table in samples:
+        for grant_id, (owner, _, generation) in table.items():
+            assert owner in (*names, None)
+            assert generation >= last_generation.get(grant_id, 0)
+            last_generation[grant_id] = generation
+    for worker in workers.values():
+        assert "crashed" not in worker.output()
+        assert "lost the leases" not in worker.output()  # nobody took a grant from a live worker
+
+
+async def test_a_worker_cut_off_from_the_database_stops_writing(
+    pg: tuple[str, Runtime], tmp_path: Path
+) -> None:
+    url, runtime = pg
+    proxy = Proxy()
+    await proxy.open()
+    proxied = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    accounts = 3
+    with many_users(accounts, 2) as server:
+        users = await add_grants(runtime, server, accounts)
+        cut_off = start_worker("cut", proxied, tmp_path / "data", LEASE)
+        other: Worker | None = None
+        try:
+
+            async def held_by(owner: str) -> bool:
+                table = await lease_table(runtime)
+                return len(table) == accounts and all(o == owner for o, _, _ in table.values())
+
+            async def synced(count: int) -> bool:
+                mail = await inbox_mail(runtime)
+                return len(mail) == accounts and all(len(v) == count for v in mail.values())
+
+            await until("the worker holding every grant", lambda: held_by("cut"))
+            await until("the first sync", lambda: synced(2))
+            first = await lease_table(runtime)
+            await proxy.cut()
+
+            async def stopped_locally() -> bool:
+                return "stopping every grant" in cut_off.output()
+
+            await until("the cut-off worker stopping its grants", stopped_locally)
+            other = start_worker("other", url, tmp_path / "data", LEASE)
+            await until("the other worker taking over", lambda: held_by("other"))
+            assert all(
+                gen == first[g][2] + 1 for g, (_, _, gen) in (await lease_table(runtime)).items()
+            )
+            for user in users.values():
+                with server.admin(user, "secret") as admin:
+                    admin.append("INBOX", b"Subject: after\r\nMessage-ID: <after@t>\r\n\r\nx\r\n")
+            await until("the new owner syncing new mail", lambda: synced(3))
+            await proxy.open()  # the cut-off worker reaches the database again
+            await asyncio.sleep(3 * LEASE)  # it renews nothing and claims nothing held
+            assert await held_by("other")
+            assert cut_off.proc.poll() is None  # alive, just not writing
+        finally:
+            await proxy.cut()
+            stop_worker(cut_off, signal.SIGKILL)
+            if other is not None:
+                stop_worker(other)
+    no_duplicates(await inbox_mail(runtime))
+    assert await synced(3)
+    assert "crashed" not in cut_off.output()
