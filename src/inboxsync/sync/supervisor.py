@@ -78,16 +78,17 @@ class Supervisor:
             sync.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        watchdog: asyncio.Task[None] | None = None
         try:
             with contextlib.suppress(Exception):  # a restart under the same id (``serve``) takes
                 async with self.deps.db.transaction() as session:  # its grants back at once
                     await lease_repo.release(session, self.worker_id)
+            watchdog = asyncio.create_task(self._watchdog(stop), name="lease-watchdog")
             while not stop.is_set():
                 try:
                     await self._round()
                 except Exception:  # a database hiccup must not end every grant's sync
                     log.exception("supervisor: could not renew or claim leases; trying again")
-                await self._expire_locally()
                 self._wake.clear()
                 waiters = [
                     asyncio.ensure_future(stop.wait()),
@@ -99,7 +100,20 @@ class Supervisor:
                 for waiter in waiters:
                     waiter.cancel()
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
             await self.stop_all()
+
+    async def _watchdog(self, stop: asyncio.Event) -> None:
+        """Looks at the last renewal a few times a second, apart from the rounds: a round stuck on
+        an unreachable database (a connect that hangs) must not keep the grants running."""
+        tick = min(0.25, self.lease_config.ttl / 20)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tick)
+            await self._expire_locally()
 
     async def _renew(self) -> None:
         """The heartbeat: extend every lease in one statement; stop at once what was lost."""
@@ -148,7 +162,7 @@ class Supervisor:
         grants any moment, so stop them all now rather than race it."""
         if self._renewed_at is None or not self.held:
             return
-        if time.monotonic() - self._renewed_at > 0.8 * self.lease_config.ttl:
+        if time.monotonic() - self._renewed_at > 0.75 * self.lease_config.ttl:
             log.warning(
                 "leases not renewed for %.1f s: stopping every grant",
                 time.monotonic() - self._renewed_at,
