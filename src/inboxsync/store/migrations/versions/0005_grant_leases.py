@@ -6,7 +6,7 @@ Create Date: 2026-11-23
 
 The lease columns that 0001 put on ``grants`` stay unused: the heartbeat of every grant every few
 seconds and the row locks of claims and fencing belong on a narrow table of their own, away from the
-row the API and the sync's status updates write (see docs/adr/0009-account-leases.md).
+row the API and the sync's status updates write (see docs/adr/0010-account-leases.md).
 """
 
 from __future__ import annotations
