@@ -31,7 +31,7 @@ from tests.support.database import create_pg_database, drop_pg_database, pg_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.dovecot, pytest.mark.postgres]
 
-LEASE = 3.0  # seconds: the workers renew every second
+LEASE = 5.0  # seconds (renewed every 1.7 s): short, with room for the load of a 2-core CI machine
 
 
 @pytest.fixture
@@ -72,14 +72,23 @@ async def test_three_workers_share_take_over_and_lose_nothing(
         users = await add_grants(runtime, server, accounts)
         names = ["w0", "w1", "w2"]
         workers = {n: start_worker(n, url, tmp_path / "data", LEASE) for n in names}
-        samples: list[dict[str, tuple[str | None, float, int]]] = []
+        samples: list[tuple[str, float, dict[str, tuple[str | None, float, int]]]] = []
+        phase = "start"  # start -> shared -> takeover -> after
         appender = Appender(server, sorted(users.values()))
-        try:
 
-            async def sample() -> dict[str, tuple[str | None, float, int]]:
-                table = await lease_table(runtime)
-                samples.append(table)
-                return table
+        async def sample() -> dict[str, tuple[str | None, float, int]]:
+            at = time.time()
+            table = await lease_table(runtime)
+            samples.append((phase, at, table))
+            return table
+
+        async def sampler() -> None:
+            while True:
+                await sample()
+                await asyncio.sleep(0.2)
+
+        sampling = asyncio.create_task(sampler())
+        try:
 
             async def balanced() -> bool:
                 table = await sample()
@@ -87,6 +96,7 @@ async def test_three_workers_share_take_over_and_lose_nothing(
                 return len(table) == accounts and all(1 <= counts[n] <= 11 for n in names)
 
             await until("three workers sharing the grants", balanced)
+            phase = "shared"
             appender.start()
 
             async def all_seeded() -> bool:
@@ -96,6 +106,7 @@ async def test_three_workers_share_take_over_and_lose_nothing(
             await until("the first sync of every grant", all_seeded)
             before = await sample()
             victim = {g for g, (owner, _, _) in before.items() if owner == "w0"}
+            phase = "takeover"
             stop_worker(workers["w0"], signal.SIGKILL)
             killed_at = time.monotonic()
 
@@ -107,6 +118,7 @@ async def test_three_workers_share_take_over_and_lose_nothing(
 
             await until("the survivors taking over w0's grants", taken_over)
             takeover = time.monotonic() - killed_at
+            phase = "after"
             await asyncio.sleep(2)  # mail keeps arriving on the taken-over accounts
             appender.stop()
             expected = {
@@ -122,9 +134,11 @@ async def test_three_workers_share_take_over_and_lose_nothing(
             await until("every appended message", everything_synced)
             no_duplicates(await inbox_mail(runtime))
             assert all(appender.sent.get(users[g]) for g in victim)  # mail arrived after the kill
+            sampling.cancel()
             codes = [stop_worker(workers[n]) for n in ("w1", "w2")]
             released = await lease_table(runtime)
         finally:
+            sampling.cancel()
             appender.stop()
             for worker in workers.values():
                 stop_worker(worker, signal.SIGKILL)
@@ -132,13 +146,19 @@ async def test_three_workers_share_take_over_and_lose_nothing(
 
     assert codes == [0, 0], [workers[n].output()[-2000:] for n in ("w1", "w2")]
     assert all(owner is None for owner, _, _ in released.values())  # SIGTERM gave them back
-    # Every sample: each grant has one owner, a live worker, and its generation never goes back.
+    # Every sample once shared: each grant held by one live worker under an unexpired lease (but
+    # w0's grants between the kill and the takeover); generations never go back.
     last_generation: dict[str, int] = {}
-    for table in samples:
-        for grant_id, (owner, _, generation) in table.items():
-            assert owner in (*names, None)
+    checked = collections.Counter(when for when, _, _ in samples)
+    assert checked["shared"] > 0 and checked["after"] > 0
+    for when, at, table in samples:
+        for grant_id, (owner, expires_at, generation) in table.items():
             assert generation >= last_generation.get(grant_id, 0)
             last_generation[grant_id] = generation
+            if when == "shared" or (when == "takeover" and grant_id not in victim):
+                assert owner in names and expires_at > at, (when, grant_id, owner)
+            elif when == "after":
+                assert owner in ("w1", "w2") and expires_at > at, (when, grant_id, owner)
     for worker in workers.values():
         assert "crashed" not in worker.output()
         assert "lost the leases" not in worker.output()  # nobody took a grant from a live worker

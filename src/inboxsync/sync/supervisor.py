@@ -18,7 +18,6 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from inboxsync.logging_setup import grant_context
@@ -63,6 +62,7 @@ class Supervisor:
         self.tasks: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self.syncs: dict[str, ImapGrantSync | GmailGrantSync] = {}
         self.held: dict[str, Lease] = {}
+        self.draining: set[str] = set()  # stopped, still leased until their tasks end
         self._renewed_at: float | None = None  # monotonic time of the last successful renewal
         self._next_forget = 0.0
         self._wake = asyncio.Event()
@@ -121,6 +121,11 @@ class Supervisor:
         async with self.deps.db.transaction() as session:
             renewed = await lease_repo.renew(session, self.worker_id, now, self.lease_config.ttl)
         self._renewed_at = started
+        for grant_id, generation in renewed.items():
+            if grant_id not in self.held and grant_id not in self.draining:
+                # Still ours, same generation (nobody wrote since): the watchdog stopped it
+                # during a slow spell. Run it again.
+                self.held[grant_id] = Lease(grant_id, self.worker_id, generation)
         lost = [g for g, lease in self.held.items() if renewed.get(g) != lease.generation]
         if lost:
             log.warning("lost the leases of %d grant(s): stopping them", len(lost))
@@ -202,7 +207,7 @@ class Supervisor:
             self.tasks[grant_id] = (task, stop)
             self.syncs[grant_id] = sync
 
-    async def _stop_many(self, grant_ids: Iterable[str], *, drain: float) -> None:
+    async def _stop_many(self, grant_ids: list[str], *, drain: float) -> None:
         """Stop these grants' syncs together: ``drain`` seconds to finish the batch and log out,
         then cancelled (a cancelled transaction rolls back)."""
         stopping = []
@@ -217,15 +222,20 @@ class Supervisor:
             return
         deadline = time.monotonic() + drain
         pending = set(stopping)
-        while pending and time.monotonic() < deadline:  # heartbeats go on while they finish
-            _, pending = await asyncio.wait(
-                pending, timeout=min(self.refresh, deadline - time.monotonic())
-            )
-            if pending:
-                try:
-                    await self._renew()
-                except Exception:
-                    log.exception("could not renew the leases while stopping grants")
+        names = set(grant_ids) if drain > 0 else set()
+        self.draining |= names
+        try:
+            while pending and time.monotonic() < deadline:  # heartbeats go on while they finish
+                _, pending = await asyncio.wait(
+                    pending, timeout=min(self.refresh, deadline - time.monotonic())
+                )
+                if pending:
+                    try:
+                        await self._renew()
+                    except Exception:
+                        log.exception("could not renew the leases while stopping grants")
+        finally:
+            self.draining -= names
         for task in stopping:
             task.cancel()
         for task in stopping:
