@@ -216,3 +216,53 @@ async def test_a_worker_cut_off_from_the_database_stops_writing(
     no_duplicates(await inbox_mail(runtime))
     assert await synced(3)
     assert "crashed" not in cut_off.output()
+
+
+async def test_rolling_restart_with_mail_arriving_loses_nothing(
+    pg: tuple[str, Runtime], tmp_path: Path
+) -> None:
+    url, runtime = pg
+    accounts, seed = 10, 2
+    with many_users(accounts, seed) as server:
+        users = await add_grants(runtime, server, accounts)
+        data = tmp_path / "data"
+        workers = [start_worker(n, url, data, LEASE) for n in ("r0", "r1")]
+        appender = Appender(server, sorted(users.values()), pause=0.1)
+        everyone: list[Worker] = list(workers)
+        try:
+
+            async def all_held(by: set[str]) -> bool:
+                table = await lease_table(runtime)
+                return len(table) == accounts and {o for o, _, _ in table.values()} <= by
+
+            await until("both workers holding grants", lambda: all_held({"r0", "r1"}))
+            appender.start()
+            for n, old in enumerate(list(workers)):  # SIGTERM one, start its successor, in turn
+                assert stop_worker(old) == 0, old.output()[-2000:]
+                table = await lease_table(runtime)
+                assert all(o != old.name for o, _, _ in table.values())  # released on the way out
+                new = start_worker(f"n{n}", url, data, LEASE)
+                everyone.append(new)
+                workers[n] = new
+                live = {w.name for w in workers}
+                await until("the fleet holding every grant", lambda live=live: all_held(live))
+            appender.stop()
+            expected = {
+                g: {f"<seed-{users[g][1:]}-{i}@fleet.test>" for i in range(seed)}
+                | set(appender.sent.get(users[g], []))
+                for g in users
+            }
+
+            async def everything_synced() -> bool:
+                mail = await inbox_mail(runtime)
+                return all(set(mail.get(g, [])) == expected[g] for g in users)
+
+            await until("every appended message", everything_synced)
+            no_duplicates(await inbox_mail(runtime))
+            assert sum(len(v) for v in appender.sent.values()) > accounts
+        finally:
+            appender.stop()
+            for worker in everyone:
+                stop_worker(worker, signal.SIGKILL)
+    for worker in everyone:
+        assert "crashed" not in worker.output()
