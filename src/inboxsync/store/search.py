@@ -36,6 +36,9 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.selectable import FromClause, Join
 
 from inboxsync.store import fts
 from inboxsync.store.models import Message, MessageFolder
@@ -278,6 +281,31 @@ def pg_where(expr: Expr) -> tuple[list[ColumnElement[bool]], str | None]:
         terms.append(pg_docs.c.doc.op("@@")(_ts(query)))
     terms += [pg_condition(i) for i in conjuncts(expr) if not _free_text(i)]
     return terms, query
+
+
+class NewestFirstJoin(Join):
+    """``left JOIN right`` whose left side SQLite must keep as the outer loop (``CROSS JOIN``).
+
+    A search with no text term walks ``search_docs`` newest first and stops after a page; left to
+    itself, SQLite's planner scans every message of the grant and sorts them instead (4.7 s for
+    ``is:starred`` at 1,000,000 messages, 32 ms walking the docids).
+    """
+
+    inherit_cache = True
+
+
+@compiles(NewestFirstJoin, "sqlite")
+def _cross_join(element: NewestFirstJoin, compiler: SQLCompiler, **kw: Any) -> str:
+    kw["asfrom"] = True
+    left = compiler.process(element.left, **kw)
+    right = compiler.process(element.right, **kw)
+    assert element.onclause is not None
+    on = compiler.process(element.onclause, **{k: v for k, v in kw.items() if k != "asfrom"})
+    return f"{left} CROSS JOIN {right} ON {on}"
+
+
+def newest_first_join(left: FromClause, right: FromClause, on: ColumnElement[bool]) -> Join:
+    return NewestFirstJoin(left, right, on)
 
 
 def keyset_after(sort: ColumnElement[Any], ident: ColumnElement[Any], key: tuple[int, str]) -> Any:

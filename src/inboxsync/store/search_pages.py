@@ -28,6 +28,7 @@ from inboxsync.store.search import (
     fts5_conjunction,
     fts_table,
     keyset_after,
+    newest_first_join,
     pg_docs,
     pg_rank,
     pg_where,
@@ -91,11 +92,8 @@ def _sqlite_query(
         )
     else:
         sort = docs.c.docid
-        query = (
-            select(*columns, sort.label("sort_key"))
-            .select_from(docs)
-            .join(Message, Message.id == docs.c.message_id)
-        )
+        walk = newest_first_join(docs, Message.__table__, Message.id == docs.c.message_id)
+        query = select(*columns, sort.label("sort_key")).select_from(walk)
     for b in bounds:
         if b.after is not None:
             terms.append(sort >= fts.docid_floor(b.after))
