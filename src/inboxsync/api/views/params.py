@@ -7,6 +7,7 @@ both are accepted. Anything we cannot read is a 400 with a message, never a 500.
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Request
@@ -22,6 +23,7 @@ from inboxsync.store.models import Grant
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 MAX_EMAILS = 25
+GRANT_CACHE_SECONDS = 1.0
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -59,7 +61,34 @@ def checked_id(kind: str, value: str) -> str:
     return value
 
 
+def _grant_cache(request: Request, grant_id: str) -> dict[tuple[str, str | None], Any] | None:
+    """This app's cache of grants for reads below a grant (None: look the grant up fresh).
+
+    A page read is one statement; looking the grant up first cost as much again (a session's first
+    statement on aiosqlite is several thread hand-offs), so reads under ``/v3/grants/{id}/…`` reuse a
+    grant seen in the last :data:`GRANT_CACHE_SECONDS`. Writes look it up fresh and drop the entry, so
+    this process never serves a grant it deleted; another process may, for at most that long (its
+    messages are gone with it). The grant object itself (``GET /v3/grants/{id}``) is always fresh.
+    """
+    cache: dict[tuple[str, str | None], Any] | None = getattr(
+        request.app.state, "grant_cache", None
+    )
+    if cache is None:
+        cache = {}
+        request.app.state.grant_cache = cache
+    if request.method not in ("GET", "HEAD"):
+        for key in [k for k in cache if k[0] == grant_id]:
+            cache.pop(key, None)
+        return None
+    if getattr(request.scope.get("route"), "path", "") == "/v3/grants/{grant_id}":
+        return None
+    if len(cache) > 10_000:
+        cache.clear()
+    return cache
+
+
 async def current_grant(
+    request: Request,
     principal: PrincipalDep,
     session: SessionDep,
     grant_id: Annotated[
@@ -71,7 +100,19 @@ async def current_grant(
         return await grants.find_by_email(session, grant_id, api_key_id=principal.api_key_id)
     if not is_valid_id(grant_id):
         raise NotFound(f"grant {grant_id[:80]!r} not found")
-    return await grants.get(session, grant_id, api_key_id=principal.api_key_id)
+    cache = _grant_cache(request, grant_id)
+    key = (grant_id, principal.api_key_id)
+    now = time.monotonic()
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None and hit[0] > now:
+            grant: Grant = hit[1]
+            return grant
+    grant = await grants.get(session, grant_id, api_key_id=principal.api_key_id)
+    if cache is not None:
+        session.expunge(grant)  # loaded and detached: no later rollback expires what is cached
+        cache[key] = (now + GRANT_CACHE_SECONDS, grant)
+    return grant
 
 
 GrantDep = Annotated[Grant, Depends(current_grant)]
