@@ -146,8 +146,9 @@ async def test_three_workers_share_take_over_and_lose_nothing(
 
     assert codes == [0, 0], [workers[n].output()[-2000:] for n in ("w1", "w2")]
     assert all(owner is None for owner, _, _ in released.values())  # SIGTERM gave them back
-    # Every sample once shared: each grant held by one live worker under an unexpired lease (but
-    # w0's grants between the kill and the takeover); generations never go back.
+    # Every sample once shared: each grant held by one live worker under an unexpired lease, or
+    # free for a moment while it is handed over (rebalancing); w0's grants may sit expired between
+    # the kill and the takeover. Generations never go back.
     last_generation: dict[str, int] = {}
     checked = collections.Counter(when for when, _, _ in samples)
     assert checked["shared"] > 0 and checked["after"] > 0
@@ -155,6 +156,8 @@ async def test_three_workers_share_take_over_and_lose_nothing(
         for grant_id, (owner, expires_at, generation) in table.items():
             assert generation >= last_generation.get(grant_id, 0)
             last_generation[grant_id] = generation
+            if owner is None:
+                continue
             if when == "shared" or (when == "takeover" and grant_id not in victim):
                 assert owner in names and expires_at > at, (when, grant_id, owner)
             elif when == "after":
