@@ -85,11 +85,11 @@ class Supervisor:
                     await lease_repo.release(session, self.worker_id)
             watchdog = asyncio.create_task(self._watchdog(stop), name="lease-watchdog")
             while not stop.is_set():
+                self._wake.clear()  # a wake during the round runs the next one at once
                 try:
                     await self._round()
                 except Exception:  # a database hiccup must not end every grant's sync
                     log.exception("supervisor: could not renew or claim leases; trying again")
-                self._wake.clear()
                 waiters = [
                     asyncio.ensure_future(stop.wait()),
                     asyncio.ensure_future(self._wake.wait()),
@@ -154,6 +154,8 @@ class Supervisor:
                 self._next_forget = time.monotonic() + 10 * config.ttl
         for lease in claimed:
             self.held[lease.grant_id] = lease
+        if len(claimed) == config.claim_batch:
+            self._wake.set()  # more may be free: claim again without waiting a round
         if over:  # a worker joined: give back the newest grants this one started
             shed = list(self.held)[-over:]
             log.info("holding %d grant(s) above the fair share: giving them back", over)
