@@ -102,8 +102,13 @@ async def claim(
     """Take up to ``limit`` free or expired leases of active grants, within the fair share."""
     await heartbeat_worker(session, worker, now)
     insert = pg_insert if _is_postgres(session) else sqlite_insert
-    missing = select(Grant.id, literal(0.0), literal(0)).where(
-        _active(), ~select(GrantLease.grant_id).where(GrantLease.grant_id == Grant.id).exists()
+    missing = (
+        select(Grant.id, literal(0.0), literal(0))
+        .where(
+            _active(),
+            ~select(GrantLease.grant_id).where(GrantLease.grant_id == Grant.id).exists(),
+        )
+        .order_by(Grant.id)  # concurrent claims insert in one order: no deadlock between them
     )
     await session.execute(
         insert(GrantLease)
