@@ -42,10 +42,23 @@ def touched_folders(action: Action) -> list[str]:
 class ActionRunner:
     """``await runner.run_due()`` applies what is due; ``handlers`` map an action kind to a coroutine."""
 
-    def __init__(self, db: Database, grant_id: str, handlers: Mapping[str, Handler]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        grant_id: str,
+        handlers: Mapping[str, Handler] | Callable[[], Mapping[str, Handler]],
+    ) -> None:
+        """``handlers`` may be a factory: called once, when the first due action shows up (a pass
+        with nothing to write back never imports the sending machinery)."""
         self.db = db
         self.grant_id = grant_id
-        self.handlers = handlers
+        self._handlers = handlers
+
+    @property
+    def handlers(self) -> Mapping[str, Handler]:
+        if callable(self._handlers):
+            self._handlers = self._handlers()
+        return self._handlers
 
     async def run_due(self) -> int:
         """Apply due actions; returns how many were settled (done or failed). ConnectionLost

@@ -267,7 +267,7 @@ class ImapGrantSync:
 
     async def _writeback(self, client: ImapClient, ctx: SyncContext) -> int:
         writer = ImapWriter(client, ctx.db, ctx.grant_id)
-        runner = ActionRunner(ctx.db, ctx.grant_id, self.deps.handlers_for(writer))
+        runner = ActionRunner(ctx.db, ctx.grant_id, lambda: self.deps.handlers_for(writer))
         settled = await runner.run_due()
         async with ctx.db.session() as session:
             ctx.protected = await outbox.protected_messages(session, ctx.grant_id)
