@@ -178,8 +178,9 @@ class ImapGrantSync:
 
     async def _session(self, stop: asyncio.Event) -> None:
         _, account, ctx = await self._load()
-        await self._set_state("running")
         async with await open_client(account) as client:
+            # "running" once connected: during an outage the state stays "error" between attempts.
+            await self._set_state("running")
             while not stop.is_set():
                 _, folders = await self._full_pass(client, ctx)
                 await self._set_state("idle", passed=True)
