@@ -121,3 +121,51 @@ async def test_application_keys_may_not_reach_private_hosts(
         assert response.status_code == 200, response.text
     finally:
         api_runtime.settings.allow_private_mail_hosts = False
+
+
+async def test_an_application_account_stays_public_only_after_connect(
+    api_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connect check resolves the host once; the grant remembers that it may only reach public
+    addresses, so a later DNS answer pointing at this network (rebinding) is refused by sync."""
+    import ipaddress
+
+    from inboxsync.api.routes import connect
+    from inboxsync.core import netguard
+    from inboxsync.core.accounts import ImapAccount
+    from inboxsync.store import api_keys
+    from inboxsync.sync.imap.session import open_client
+
+    answer = [ipaddress.ip_address("8.8.8.8")]
+
+    async def resolve(host: str, port: int) -> list[netguard.Address]:
+        return list(answer)
+
+    async def login_ok(account: ImapAccount) -> None:
+        assert account.imap.public_only
+
+    monkeypatch.setattr(netguard, "resolve", resolve)
+    monkeypatch.setattr(connect, "check_login", login_ok)
+    async with api_runtime.db.transaction() as session:
+        _, key = await api_keys.create(session, "an application")
+    body = {
+        "provider": "imap",
+        "settings": {
+            "imap_host": "mail.rebind.test",
+            "imap_username": "u@rebind.test",
+            "imap_password": "secret",
+        },
+    }
+    async with asgi_client(api_runtime, key) as client:
+        response = await client.post("/v3/connect/custom", json=body)
+    assert response.status_code == 200, response.text
+    assert "public_only" not in response.json()["data"]["settings"]
+    async with api_runtime.db.session() as session:
+        grant = await grants.get(session, response.json()["data"]["id"])
+    account = ImapAccount.from_stored(
+        grant.email, grant.settings, api_runtime.sealer.open(grant.credentials)
+    )
+    assert account.imap.public_only
+    answer[:] = [ipaddress.ip_address("127.0.0.1")]  # the name now points at this server
+    with pytest.raises(netguard.NotPublic):
+        await open_client(account)

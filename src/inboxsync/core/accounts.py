@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from inboxsync.errors import InvalidRequest
@@ -31,6 +31,10 @@ class Endpoint:
     username: str
     password: str = field(default="", repr=False)
     oauth_token: str = field(default="", repr=False)
+    #: Connect only to public addresses, checked at every connection (core/netguard.py): set for
+    #: accounts an application connected, so that DNS changed after the connect check (rebinding)
+    #: cannot point sync or send at this server's own network.
+    public_only: bool = False
 
     def public(self, prefix: str) -> dict[str, Any]:
         return {
@@ -83,7 +87,14 @@ def _endpoint(settings: Mapping[str, Any], prefix: str, *, required: bool) -> En
     checked: Security = (
         "ssl" if security == "ssl" else "starttls" if security == "starttls" else "none"
     )
-    return Endpoint(host=host, port=port, security=checked, username=username, password=password)
+    return Endpoint(
+        host=host,
+        port=port,
+        security=checked,
+        username=username,
+        password=password,
+        public_only=settings.get("public_only") is True,
+    )
 
 
 @dataclass(frozen=True)
@@ -101,10 +112,19 @@ class ImapAccount:
         return out
 
     def secrets(self) -> dict[str, Any]:
+        """What the store seals: the passwords, and (not shown with the settings) whether the
+        account may only reach public addresses."""
         out: dict[str, Any] = {"imap_password": self.imap.password}
         if self.smtp is not None:
             out["smtp_password"] = self.smtp.password
+        if self.imap.public_only:
+            out["public_only"] = True
         return out
+
+    def public_only(self) -> ImapAccount:
+        """This account, allowed to reach public addresses only."""
+        smtp = None if self.smtp is None else replace(self.smtp, public_only=True)
+        return replace(self, imap=replace(self.imap, public_only=True), smtp=smtp)
 
     @classmethod
     def from_settings(

@@ -8,9 +8,6 @@ addresses with ``INBOXSYNC_WEBHOOK_ALLOW_PRIVATE=1`` (tests do, for loopback rec
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,45 +15,33 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from inboxsync.core import netguard
+from inboxsync.core.netguard import Address, is_public
 from inboxsync.errors import InvalidRequest
 
 TIMEOUT = 10.0  # seconds, for every request (connect, read, write, pool)
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+__all__ = [
+    "TIMEOUT",
+    "Address",
+    "Blocked",
+    "GuardedBackend",
+    "check_url",
+    "checked",
+    "client",
+    "is_public",
+    "resolve",
+]
 
 
 class Blocked(httpcore.ConnectError):
     """The host resolves to an address deliveries may not reach."""
 
 
-def is_public(ip: Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
-    )
-
-
 async def resolve(host: str, port: int) -> list[Address]:
     try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return await netguard.resolve(host, port)
     except OSError as exc:
         raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-    seen: dict[str, Address] = {}
-    for info in infos:
-        addr = str(info[4][0]).split("%")[0]
-        seen.setdefault(addr, ipaddress.ip_address(addr))
-    return list(seen.values())
 
 
 async def checked(host: str, port: int, allow_private: bool) -> list[Address]:

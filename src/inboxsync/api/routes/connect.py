@@ -104,6 +104,8 @@ async def connect_custom(
     )
     if not principal.is_operator and not runtime.settings.allow_private_mail_hosts:
         await refuse_private_hosts(account)
+        # And at every later connection too (a DNS answer may change after this check).
+        account = account.public_only()
     await check_login(account)
     sealed = runtime.sealer.seal(account.secrets())
     try:

@@ -80,15 +80,17 @@ class ImapClient(AuthConnection):
         allow_plaintext_remote: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         stream_threshold: int = 128 * 1024,
+        public_only: bool = False,
     ) -> ImapClient:
         """Connect and read the greeting. ``security="none"`` is refused for a host that is not
-        loopback unless ``allow_plaintext_remote`` (the operator's choice), with ConfigError."""
+        loopback unless ``allow_plaintext_remote`` (the operator's choice), with ConfigError;
+        ``public_only`` refuses a host that resolves to a non-public address (``NotPublic``)."""
         if security not in ("ssl", "starttls", "none"):
             raise ConfigError(f"unknown IMAP security {security!r}")
         if security == "none" and not allow_plaintext_remote and not is_loopback(host):
             raise ConfigError(f"plaintext IMAP to {host} is not allowed (only to loopback)")
         client = cls(timeout=timeout, stream_threshold=stream_threshold)
-        await client._open(host, port, security, ssl_context)
+        await client._open(host, port, security, ssl_context, public_only)
         return client
 
     async def __aenter__(self) -> ImapClient:

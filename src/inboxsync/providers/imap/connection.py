@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Literal as TypingLiteral
 from typing import Protocol, TypeAlias
 
+from inboxsync.core import netguard
 from inboxsync.errors import (
     ConnectionLost,
     ProtocolError,
@@ -113,21 +114,30 @@ class ImapConnection:
     # --- opening --------------------------------------------------------------------------------
 
     async def _open(
-        self, host: str, port: int, security: Security, ssl_context: ssl.SSLContext | None
+        self,
+        host: str,
+        port: int,
+        security: Security,
+        ssl_context: ssl.SSLContext | None,
+        public_only: bool = False,
     ) -> None:
         self.host, self.port = host, port
         context = ssl_context
         if context is None and security != "none":
             context = ssl.create_default_context()  # 20 ms: only when TLS is wanted
+        tls_context = context if security == "ssl" else None
+        tls_name = host if security == "ssl" else None
         try:
             async with asyncio.timeout(self.timeout):
-                self._reader, self._writer = await asyncio.open_connection(
-                    host,
-                    port,
-                    ssl=context if security == "ssl" else None,
-                    server_hostname=host if security == "ssl" else None,
-                    limit=_READ_SIZE,
-                )
+                if public_only:
+                    sock = await netguard.connect_public(host, port, self.timeout)
+                    self._reader, self._writer = await asyncio.open_connection(
+                        sock=sock, ssl=tls_context, server_hostname=tls_name, limit=_READ_SIZE
+                    )
+                else:
+                    self._reader, self._writer = await asyncio.open_connection(
+                        host, port, ssl=tls_context, server_hostname=tls_name, limit=_READ_SIZE
+                    )
         except (OSError, TimeoutError) as exc:
             raise ConnectionLost(f"cannot connect to {host}:{port}: {exc!r}") from exc
         IMAP_CONNECTIONS.inc()  # _abort, which every close goes through, takes it back once

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import aiosmtplib
 
+from inboxsync.core import netguard
 from inboxsync.core.accounts import Endpoint
 from inboxsync.errors import ObjectError
 from inboxsync.providers.smtp.failures import from_reply, map_error
@@ -48,8 +49,22 @@ class SmtpSender:
     tls_context: ssl.SSLContext | None = None
     local_hostname: str | None = None
 
-    def _client(self) -> aiosmtplib.SMTP:
+    async def _client(self) -> aiosmtplib.SMTP:
         security = self.endpoint.security
+        if self.endpoint.public_only:
+            # Connected here, to a checked address; aiosmtplib does TLS against the host name.
+            sock = await netguard.connect_public(
+                self.endpoint.host, self.endpoint.port, self.timeout
+            )
+            return aiosmtplib.SMTP(
+                hostname=self.endpoint.host,
+                sock=sock,
+                timeout=self.timeout,
+                use_tls=security == "ssl",
+                start_tls=security == "starttls",
+                tls_context=self.tls_context,
+                local_hostname=self.local_hostname,
+            )
         return aiosmtplib.SMTP(
             hostname=self.endpoint.host,
             port=self.endpoint.port,
@@ -92,7 +107,7 @@ class SmtpSender:
         """Deliver ``data``; raises a mapped :class:`ProviderError` (see ``failures``)."""
         if not recipients:
             raise ObjectError("a message needs at least one recipient")
-        smtp = self._client()
+        smtp = await self._client()
         stage = "CONNECT"
         try:
             await smtp.connect()

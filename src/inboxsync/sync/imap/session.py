@@ -30,6 +30,7 @@ async def open_client(
             timeout=timeout,
             allow_plaintext_remote=True,  # the account was validated against the operator's setting
             ssl_context=ssl_context,
+            public_only=imap.public_only,
         )
     except ConfigError as exc:
         raise ConnectionLost(str(exc)) from exc
