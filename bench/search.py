@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import pickle
 import random
 import sqlite3
@@ -273,6 +274,7 @@ async def build_postgresql(size: int, items: list[dict[str, Any]]) -> None:
     done = await conn.fetchval("SELECT count(*) FROM messages WHERE grant_id = $1", GRANT)
     if done < size:
         await conn.execute("DROP INDEX IF EXISTS ix_search_docs_doc")  # built once at the end
+        await conn.execute("DROP INDEX IF EXISTS ix_search_docs_fields")
     columns = MESSAGE_COLUMNS + list(CONSTANT)
     staged = ", ".join(f"{f} text" for f in fts.FIELDS)
     vectors = ", ".join(f"to_tsvector('simple', s.{f}) AS {f}" for f in fts.FIELDS)
@@ -280,6 +282,7 @@ async def build_postgresql(size: int, items: list[dict[str, Any]]) -> None:
     weights |= {"filename": "C", "body": "D"}
     doc = " || ".join(f"setweight(v.{f}, '{w}')" for f, w in weights.items())
     fields = [f for f in fts.FIELDS if f != "body"]
+    prefixed = fts.fields_vector_sql({f: f"v.{f}" for f in fields})
     for start in range(done, size, CHUNK):
         t0 = time.perf_counter()
         batch = _chunk(items, start, min(size, start + CHUNK))
@@ -337,8 +340,10 @@ async def build_postgresql(size: int, items: list[dict[str, Any]]) -> None:
                 ],
             )
             await conn.execute(
-                f"INSERT INTO search_docs (message_id, grant_id, received_at, doc, {', '.join(fields)})"
-                f" SELECT s.message_id, '{GRANT}', s.received_at, {doc}, {', '.join('v.' + f for f in fields)}"
+                "INSERT INTO search_docs"
+                f" (message_id, grant_id, received_at, doc, fields, {', '.join(fields)})"
+                f" SELECT s.message_id, '{GRANT}', s.received_at, {doc}, {prefixed},"
+                f" {', '.join('v.' + f for f in fields)}"
                 f" FROM stage s CROSS JOIN LATERAL (SELECT {vectors}) AS v"
             )
         print(
@@ -350,6 +355,7 @@ async def build_postgresql(size: int, items: list[dict[str, Any]]) -> None:
         t0 = time.perf_counter()
         await conn.execute("SET maintenance_work_mem = '512MB'")
         await conn.execute("CREATE INDEX ix_search_docs_doc ON search_docs USING gin (doc)")
+        await conn.execute("CREATE INDEX ix_search_docs_fields ON search_docs USING gin (fields)")
         await conn.execute("VACUUM ANALYZE")
         print(f"postgresql: GIN index + analyze {time.perf_counter() - t0:.1f} s", flush=True)
     await conn.close()
@@ -397,7 +403,7 @@ async def measure(name: str, runs: int, size: int) -> None:
     url = f"sqlite+aiosqlite:///{CACHE / 'bench.db'}" if name == "sqlite" else pg_url()
     db = Database(url)
     print(f"\n{name}: {await count(db):,} messages; first page of 50, {runs} runs after a warm-up")
-    print(f"{'query':52} {'hits':>5} {'p50 ms':>8} {'p95 ms':>8}")
+    print(f"{'query':52} {'hits':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     worst = 0.0
     for query in QUERIES:
         times = []
@@ -407,9 +413,10 @@ async def measure(name: str, runs: int, size: int) -> None:
                 rows, _ = await service.messages(s, GRANT, query, MessageFilter(), 50, None)
                 times.append((time.perf_counter() - t0) * 1000)
         times = sorted(times[1:])
-        p50, p95 = statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
+        # Nearest-rank percentile: the 95th of 100 runs, the 19th of 20 (not the slowest).
+        p50, p95 = statistics.median(times), times[math.ceil(0.95 * len(times)) - 1]
         worst = max(worst, p95)
-        print(f"{query:52} {len(rows):>5} {p50:>8.1f} {p95:>8.1f}", flush=True)
+        print(f"{query:52} {len(rows):>5} {p50:>8.1f} {p95:>8.1f} {times[-1]:>8.1f}", flush=True)
     print(f"{name}: worst p95 {worst:.1f} ms")
     await report_sizes(db, name, size)
     await db.close()

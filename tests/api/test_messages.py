@@ -223,3 +223,42 @@ async def test_grant_by_email_and_unknown_grant(client: httpx.AsyncClient, seede
     for grant in ("01j8x3m4c5d6e7f8g9h0jkmnpq", "nobody@example.com", "bad$id"):
         response = await client.get(f"/v3/grants/{grant}/messages")
         assert response.status_code == 404, grant
+
+
+async def test_address_filters_find_every_match_on_both_databases(any_runtime: Runtime) -> None:
+    """``from=``/``to=``/``cc=``/``any_email=`` are read through the search index: every message
+    with the address, none without, across pages, whatever the case of the address."""
+    seeded = await seed_grant(any_runtime, count=60)
+    async with asgi_client(any_runtime) as c:
+        url = f"/v3/grants/{seeded.grant_id}/messages"
+        everything = await all_pages(c, url, limit=200)
+
+        def having(email: str, *roles: str) -> set[object]:
+            return {
+                m["id"]
+                for m in everything
+                if any(
+                    p["email"].lower() == email.lower()
+                    for role in roles
+                    for p in m[role]  # type: ignore[attr-defined]
+                )
+            }
+
+        roles = ("from", "to", "cc", "bcc")
+        senders = sorted({m["from"][0]["email"] for m in everything if m["from"]})  # type: ignore[index]
+        recipients = sorted({p["email"] for m in everything for p in m["to"]})  # type: ignore[attr-defined]
+        assert len(senders) > 3 and recipients
+        checked = 0
+        for email in senders[:4]:
+            got = await all_pages(c, url, limit=3, **{"from": email.upper()})
+            assert {m["id"] for m in got} == having(email, "from") and len(got) == len(
+                set(m["id"] for m in got)
+            )
+            checked += len(got)
+        for email in recipients[:2]:
+            got = await all_pages(c, url, limit=3, to=email)
+            assert {m["id"] for m in got} == having(email, "to")
+        pair = senders[:2]
+        got = await all_pages(c, url, limit=3, any_email=",".join(pair))
+        assert {m["id"] for m in got} == having(pair[0], *roles) | having(pair[1], *roles)
+        assert checked > 4

@@ -60,6 +60,14 @@ class Database:
             # checkout, more than an API read itself. A connection that died with the server fails
             # one statement (StorageError: 503 with Retry-After) and the pool drops it.
             kwargs.update(pool_size=10, max_overflow=20)
+            if url.startswith("postgresql+asyncpg"):
+                # Every query here reads or writes a page of rows: starting parallel workers costs
+                # more (~5 ms) than it saves, and takes cores the other connections need. A text
+                # search's date window is a bitmap of up to 150,000 rows: at the default 4 MB it
+                # turns lossy past ~50,000 and rechecks every row (store/search_pages.py).
+                kwargs["connect_args"] = {
+                    "server_settings": {"max_parallel_workers_per_gather": "0", "work_mem": "16MB"}
+                }
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

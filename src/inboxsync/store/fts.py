@@ -220,9 +220,27 @@ _WEIGHTS |= {"filename": "C", "body": "D"}
 _VECTORS = ", ".join(f"to_tsvector('simple', CAST(:{f} AS text)) AS {f}" for f in FIELDS)
 _DOC = " || ".join(f"setweight(v.{f}, '{w}')" for f, w in _WEIGHTS.items())
 _PG_FIELDS = [f for f in FIELDS if f != "body"]
+#: PostgreSQL ``search_docs.fields``: every word of every field but the body, prefixed with its
+#: field (``c:exmh`` for a word of Cc), in one GIN-indexed vector (migration 0007), so that
+#: ``cc:exmh`` narrows to the messages with that word in Cc, not to every message saying "exmh".
+FIELD_PREFIX = {"subject": "j", "sender": "f", "to_addr": "t", "cc_addr": "c", "bcc_addr": "b"}
+FIELD_PREFIX |= {"filename": "n"}
+
+
+def fields_vector_sql(vector_of: dict[str, str]) -> str:
+    """The SQL of the ``fields`` vector, from the SQL of each field's own vector."""
+    parts = " UNION ALL ".join(
+        f"SELECT '{FIELD_PREFIX[f]}:' || x FROM unnest(tsvector_to_array({vector_of[f]})) AS x"
+        for f in _PG_FIELDS
+    )
+    return f"array_to_tsvector(ARRAY({parts}))"
+
+
+_FIELDS_VECTOR = fields_vector_sql({f: f"v.{f}" for f in _PG_FIELDS})
 _PG_INSERT = (
-    f"INSERT INTO search_docs (message_id, grant_id, received_at, doc, {', '.join(_PG_FIELDS)}) "
-    f"SELECT :message_id, :grant_id, :received_at, {_DOC}, "
+    "INSERT INTO search_docs "
+    f"(message_id, grant_id, received_at, doc, fields, {', '.join(_PG_FIELDS)}) "
+    f"SELECT :message_id, :grant_id, :received_at, {_DOC}, {_FIELDS_VECTOR}, "
     f"{', '.join('v.' + f for f in _PG_FIELDS)} FROM (SELECT {_VECTORS}) AS v"
 )
 

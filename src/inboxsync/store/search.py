@@ -106,6 +106,7 @@ pg_docs = table(
     column("grant_id", String),
     column("received_at", BigInteger),
     column("doc", TSVECTOR),
+    column("fields", TSVECTOR),
     *(column(f, TSVECTOR) for f in FIELD_NAMES),
 )
 
@@ -224,22 +225,47 @@ def _free_text(node: Expr) -> bool:
     return False
 
 
-def tsquery_of(node: Expr) -> str | None:
-    """A tsquery every match of ``node`` satisfies on ``doc`` (for the GIN index), or None."""
+def tsquery_of(node: Expr, top: bool = True) -> str | None:
+    """A tsquery every match of ``node`` satisfies on ``doc`` (for the GIN index), or None.
+
+    A field word of the top conjunction is left to :func:`fields_query_of` (a much shorter
+    posting list); under OR it narrows here, as ``doc`` holds every field's words too.
+    """
     if isinstance(node, Words):
         tokens = node.tokens
-        return f"({_tsphrase(tokens)})" if tokens else None
+        if not tokens or (top and node.field):
+            return None
+        return f"({_tsphrase(tokens)})"
     if isinstance(node, All):
-        found = [p for p in (tsquery_of(i) for i in node.items) if p is not None]
+        found = [p for p in (tsquery_of(i, top) for i in node.items) if p is not None]
         return "(" + " & ".join(found) + ")" if found else None
     if isinstance(node, Any_):
-        parts = [tsquery_of(i) for i in node.items]
+        parts = [tsquery_of(i, False) for i in node.items]
         if not parts or any(p is None for p in parts):
             return None
         return "(" + " | ".join(p for p in parts if p) + ")"
     if isinstance(node, Exclude) and _free_text(node.item):
-        inner = tsquery_of(node.item)
+        inner = tsquery_of(node.item, False)
         return f"!{inner}" if inner else None
+    return None
+
+
+def fields_query_of(node: Expr) -> str | None:
+    """A tsquery every match of ``node`` satisfies on ``fields`` (prefixed field words), or None."""
+    if isinstance(node, Words):
+        tokens = node.tokens
+        if not tokens or node.field is None:
+            return None
+        prefix = fts.FIELD_PREFIX[node.field]
+        return "(" + " & ".join(f"'{prefix}:{t}'" for t in tokens) + ")"
+    if isinstance(node, All):
+        found = [p for p in (fields_query_of(i) for i in node.items) if p is not None]
+        return "(" + " & ".join(found) + ")" if found else None
+    if isinstance(node, Any_):
+        parts = [fields_query_of(i) for i in node.items]
+        if not parts or any(p is None for p in parts):
+            return None
+        return "(" + " | ".join(p for p in parts if p) + ")"
     return None
 
 
@@ -273,14 +299,49 @@ def pg_condition(node: Expr) -> ColumnElement[bool]:
     return not_(pg_condition(node.item))
 
 
-def pg_where(expr: Expr) -> tuple[list[ColumnElement[bool]], str | None]:
-    """The WHERE terms for ``expr``: the GIN-usable tsquery (also returned, for ranking) + rechecks."""
-    query = tsquery_of(expr)
-    terms: list[ColumnElement[bool]] = []
-    if query is not None:
+@dataclass(frozen=True, slots=True)
+class PgText:
+    """The WHERE terms of a search on PostgreSQL and the tsqueries the GIN indexes narrow with."""
+
+    terms: list[ColumnElement[bool]]
+    doc_query: str | None  # on ``doc`` (also what relevance ranks by)
+    fields_query: str | None  # on ``fields``
+
+    @property
+    def narrowed(self) -> bool:
+        return self.doc_query is not None or self.fields_query is not None
+
+    def index_condition(self, doc_indexed: bool = False) -> tuple[str, dict[str, str]]:
+        """The SQL of what the GIN indexes narrow with, and its parameters."""
+        parts, params = [], {}
+        if self.fields_query is not None:
+            parts.append("fields @@ CAST(:f AS tsquery)")
+            params["f"] = self.fields_query
+        if self.doc_query is not None and (doc_indexed or self.fields_query is None):
+            parts.append("doc @@ CAST(:q AS tsquery)")
+            params["q"] = self.doc_query
+        return " AND ".join(parts), params
+
+
+def pg_where(expr: Expr, doc_indexed: bool = False) -> PgText:
+    """The WHERE terms for ``expr``: exact rechecks, then the GIN-usable tsqueries. Beside field
+    words, free words are a filter unless ``doc_indexed`` (their posting lists are short)."""
+    query, fields_query = tsquery_of(expr), fields_query_of(expr)
+    # The rechecks first: a field's vector is small and stored inline, ``doc`` is detoasted, and a
+    # row tested on a date walk stops at the first false condition.
+    terms = [pg_condition(i) for i in conjuncts(expr) if not _free_text(i)]
+    if fields_query is not None:
+        terms.append(pg_docs.c.fields.op("@@")(_ts(fields_query)))
+        if query is not None and doc_indexed:
+            terms.append(pg_docs.c.doc.op("@@")(_ts(query)))
+        elif query is not None:
+            # A filter, not a second GIN bitmap: the planner would add the posting list of every
+            # free word to the field words' (46 ms for "linux" beside 2 ms for "from:garym").
+            # The function form of ``@@`` is one no index matches.
+            terms.append(func.ts_match_vq(pg_docs.c.doc, _ts(query)))
+    elif query is not None:
         terms.append(pg_docs.c.doc.op("@@")(_ts(query)))
-    terms += [pg_condition(i) for i in conjuncts(expr) if not _free_text(i)]
-    return terms, query
+    return PgText(terms, query, fields_query)
 
 
 class NewestFirstJoin(Join):
@@ -316,5 +377,9 @@ def rank_sqlite() -> ColumnElement[Any]:
     return func.bm25(literal_column("search_fts"), 10.0, 5.0, 3.0, 3.0, 3.0, 3.0, 1.0)
 
 
-def pg_rank(query: str) -> ColumnElement[Any]:
-    return func.ts_rank(pg_docs.c.doc, _ts(query))
+def pg_rank(text: PgText) -> ColumnElement[Any] | None:
+    if text.doc_query is not None:
+        return func.ts_rank(pg_docs.c.doc, _ts(text.doc_query))
+    if text.fields_query is not None:
+        return func.ts_rank(pg_docs.c.fields, _ts(text.fields_query))
+    return None

@@ -153,11 +153,19 @@ async def list_messages(
     sort: Annotated[str | None, Query(description="With a search: newest, relevance")] = None,
 ) -> responses.JsonBytes:
     size = check_limit(limit)
-    kind = "m" if search_query_native is None else "q"  # search pages have their own tokens
+    by_address = None if flt is None else search.address_expr(flt)
+    # Search pages (and address-filtered ones, read through the search index) have their own tokens.
+    kind = "m" if search_query_native is None and by_address is None else "q"
     after = decode_cursor(kind, page_token)
     mode = check_fields(fields)
     if flt is None:
         return responses.many(request, [], None)
+    if search_query_native is None and by_address is not None:
+        rows, next_key = await search.messages_by_address(
+            session, grant.id, flt, by_address, size, after
+        )
+        data = await expand(session, runtime, rows, mode, parse_select(select))
+        return responses.many(request, data, encode_cursor(kind, next_key))
     if search_query_native is not None:
         relevance = search.check_sort(sort)
         rows, next_key = await search.messages(
