@@ -331,6 +331,10 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 conf = mbsync_config(server, Path(tmp))
                 mb_first.append(run_timed(["mbsync", "-q", "-c", str(conf), "-a"])[0])
+                pulled = sum(1 for _ in Path(tmp, "mail").glob("**/cur/*")) + sum(
+                    1 for _ in Path(tmp, "mail").glob("**/new/*")
+                )
+                assert pulled == total, f"mbsync pulled {pulled} of {total} messages"
                 mb_again.append(run_timed(["mbsync", "-q", "-c", str(conf), "-a"])[0])
                 # mbsync sleeps ~1 s when a Maildir directory changed within the last second (its
                 # guard against mtime granularity): the run right after a sync includes that sleep,
