@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -27,11 +28,8 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     supervisor = getattr(request.app.state, "supervisor", None)
     reading = request.method in ("GET", "HEAD")
-    async with runtime.db.session() as session:
-        if reading and not runtime.db.is_sqlite:
-            # A read needs no transaction: on PostgreSQL that saves BEGIN and ROLLBACK, two of a
-            # list page's four round trips. (SQLite's driver begins only before a write anyway.)
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    opened = runtime.db.read_session() if reading else runtime.db.session()
+    async with opened as session:
         if supervisor is not None and not reading:
 
             def after_commit(sync_session: Any) -> None:
@@ -58,7 +56,15 @@ class Principal:
         return self.api_key_id is None
 
 
-async def get_principal(request: Request, runtime: RuntimeDep, session: SessionDep) -> Principal:
+KEY_CACHE_SECONDS = 1.0
+
+
+async def principal_of(request: Request, runtime: Runtime) -> Principal:
+    """The caller, from ``Authorization: Bearer <key>``; 401 without a valid key.
+
+    A stored key found in the database is remembered by this process for :data:`KEY_CACHE_SECONDS`
+    (keys cannot be revoked, only rotated with the database; a rejected key is never cached).
+    """
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()
@@ -69,10 +75,25 @@ async def get_principal(request: Request, runtime: RuntimeDep, session: SessionD
         key.encode(), operator_key.get_secret_value().encode()
     ):
         return Principal(api_key_id=None)
-    row = await api_keys.lookup(session, key)
+    cache: dict[str, tuple[float, str]] | None = getattr(request.app.state, "key_cache", None)
+    if cache is None:
+        cache = request.app.state.key_cache = {}
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and hit[0] > now:
+        return Principal(api_key_id=hit[1])
+    async with runtime.db.read_session() as session:
+        row = await api_keys.lookup(session, key)
     if row is None:
         raise ApiError(401, "invalid API key")
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (now + KEY_CACHE_SECONDS, row.id)
     return Principal(api_key_id=row.id)
+
+
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    return await principal_of(request, runtime)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -14,6 +14,7 @@ from sqlalchemy import Select, case, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
+from inboxsync.store.db import Database
 from inboxsync.store.message_json import thread_json
 from inboxsync.store.models import Folder, Grant, Message, MessageFolder, Thread
 from inboxsync.store.queries import Key, MessageFilter, like_escape, thread_has_message
@@ -77,23 +78,27 @@ async def thread_page(
 
 
 async def thread_page_json(
-    session: AsyncSession, grant_id: str, flt: ThreadFilter, limit: int, after: Key | None
+    db: Database, grant_id: str, flt: ThreadFilter, limit: int, after: Key | None
 ) -> tuple[list[str], Key | None]:
     """Like :func:`thread_page`, each thread as the JSON text of its Nylas object, members and
-    latest message included (one statement: :mod:`inboxsync.store.message_json`)."""
-    columns = (_LATEST, Thread.id, thread_json(session))
+    latest message included (one statement: :mod:`inboxsync.store.message_json`), read outside
+    any session (:meth:`Database.read`)."""
+    columns = (_LATEST, Thread.id, thread_json(db.is_sqlite))
     query = _thread_query(grant_id, flt, limit + 1, after, *columns)
-    rows = (await session.execute(query)).tuples().all()
+    rows = await db.read(query)
     more = len(rows) > limit
     rows = rows[:limit]
     next_key = (rows[-1][0] or 0, rows[-1][1]) if more and rows else None
     return [r[2] for r in rows], next_key
 
 
-async def thread_json_one(session: AsyncSession, grant_id: str, thread_id: str) -> str:
+async def thread_json_one(db: Database, grant_id: str, thread_id: str) -> str:
     """The JSON text of one thread of this grant (404 when it is not one)."""
-    query = select(thread_json(session)).where(Thread.grant_id == grant_id, Thread.id == thread_id)
-    text = (await session.execute(query)).scalar()
+    query = select(thread_json(db.is_sqlite)).where(
+        Thread.grant_id == grant_id, Thread.id == thread_id
+    )
+    rows = await db.read(query)
+    text = rows[0][0] if rows else None
     if text is None:
         raise NotFound(f"thread {thread_id} not found")
     return str(text)

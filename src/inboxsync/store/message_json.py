@@ -15,7 +15,6 @@ must read from those tables under their own names (no aliases).
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, Text, literal_column
-from sqlalchemy.ext.asyncio import AsyncSession
 
 _SQLITE_BOOL = "json(CASE WHEN {0} THEN 'true' ELSE 'false' END)"
 
@@ -116,19 +115,15 @@ _PG_THREAD = f"""json_build_object(
    WHERE messages.id = threads.latest_message_id AND messages.grant_id = threads.grant_id))"""
 
 
-def is_sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
-
-
-def message_json(session: AsyncSession) -> ColumnElement[str]:
+def message_json(sqlite: bool) -> ColumnElement[str]:
     """A column with the JSON text of the ``messages`` row of each result row."""
-    if is_sqlite(session):
+    if sqlite:
         return literal_column(_SQLITE_MESSAGE, Text)
     return literal_column(f"({_PG_MESSAGE})::text", Text)
 
 
-def thread_json(session: AsyncSession) -> ColumnElement[str]:
+def thread_json(sqlite: bool) -> ColumnElement[str]:
     """A column with the JSON text of the ``threads`` row of each result row."""
-    if is_sqlite(session):
+    if sqlite:
         return literal_column(_SQLITE_THREAD, Text)
     return literal_column(f"({_PG_THREAD})::text", Text)

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
+from inboxsync.store.db import Database
 from inboxsync.store.message_json import message_json
 from inboxsync.store.models import Attachment, Folder, Message, MessageFolder
 
@@ -191,15 +192,16 @@ async def message_page(
 
 
 async def message_page_json(
-    session: AsyncSession, grant_id: str, flt: MessageFilter, limit: int, after: Key | None
+    db: Database, grant_id: str, flt: MessageFilter, limit: int, after: Key | None
 ) -> tuple[list[str], Key | None]:
     """Like :func:`message_page`, but each message as the JSON text of its Nylas object
 
-    (rendered by the database in the same statement: see :mod:`inboxsync.store.message_json`).
+    (rendered by the database in the same statement: see :mod:`inboxsync.store.message_json`),
+    read outside any session (:meth:`Database.read`).
     """
-    columns = (Message.received_at, Message.id, message_json(session))
+    columns = (Message.received_at, Message.id, message_json(db.is_sqlite))
     query = _page_query(grant_id, flt, limit + 1, after, columns)
-    rows = (await session.execute(query)).tuples().all()
+    rows = await db.read(query)
     seen: set[str] = set()
     unique = []
     for row in rows:  # in a folder, one message under two UIDs is shown once
@@ -212,12 +214,13 @@ async def message_page_json(
     return [r[2] for r in unique], next_key
 
 
-async def message_json_one(session: AsyncSession, grant_id: str, message_id: str) -> str:
+async def message_json_one(db: Database, grant_id: str, message_id: str) -> str:
     """The JSON text of one message of this grant (404 when it is not one)."""
-    query = select(message_json(session)).where(
+    query = select(message_json(db.is_sqlite)).where(
         Message.grant_id == grant_id, Message.id == message_id
     )
-    text = (await session.execute(query)).scalar()
+    rows = await db.read(query)
+    text = rows[0][0] if rows else None
     if text is None:
         raise NotFound(f"message {message_id} not found")
     return str(text)
@@ -295,15 +298,11 @@ async def attachment_row(
     return row, str(row.sha256)
 
 
-async def resolve_folder(session: AsyncSession, grant_id: str, value: str) -> str | None:
+async def resolve_folder(db: Database, grant_id: str, value: str) -> str | None:
     """A folder id from an id, a role (``inbox``), a name or a path; None when nothing matches."""
-    rows = (
-        await session.execute(
-            select(Folder.id, Folder.role, Folder.name, Folder.path).where(
-                Folder.grant_id == grant_id
-            )
-        )
-    ).all()
+    rows = await db.read(
+        select(Folder.id, Folder.role, Folder.name, Folder.path).where(Folder.grant_id == grant_id)
+    )
     lowered = value.lower()
     for rank in range(4):
         for r in rows:

@@ -9,16 +9,16 @@ answered (nylas-python #454): the draft *is* stored.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Request
 
 from inboxsync.actions.compose import Composed, strip_bcc
 from inboxsync.actions.drafts import Drafts
 from inboxsync.api.deps import RuntimeDep, SessionDep
 from inboxsync.api.pagination import check_limit, decode_cursor, encode_cursor
 from inboxsync.api.paths import path_id
-from inboxsync.api.routes.messages import expand, message_filter
+from inboxsync.api.routes.messages import MESSAGE_FILTERS, expand, message_filter
 from inboxsync.api.routes.send import (
     compose_for,
     metadata_of,
@@ -27,8 +27,9 @@ from inboxsync.api.routes.send import (
     send_accepted,
     wake,
 )
+from inboxsync.api.views import query as q
 from inboxsync.api.views import responses, schemas
-from inboxsync.api.views.params import GrantDep, checked_id, parse_select
+from inboxsync.api.views.params import GrantDep, GrantPath, checked_id, parse_select, read_grant
 from inboxsync.runtime import Runtime
 from inboxsync.store import drafts, queries
 
@@ -47,24 +48,24 @@ async def _draft_data(runtime: Runtime, grant_id: str, draft_id: str) -> dict[st
 
 
 @router.get(
-    "/v3/grants/{grant_id}/drafts", summary="List drafts", response_class=responses.JsonBytes
+    "/v3/grants/{grant_id}/drafts",
+    summary="List drafts",
+    response_class=responses.JsonBytes,
+    openapi_extra=q.document(*MESSAGE_FILTERS, q.LIMIT, q.PAGE_TOKEN, q.SELECT),
 )
-async def list_drafts(
-    request: Request,
-    grant: GrantDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    flt: Annotated[queries.MessageFilter | None, Depends(message_filter)],
-    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
-    select: Annotated[str | None, Query(max_length=1000)] = None,
-) -> responses.JsonBytes:
+async def list_drafts(request: Request, grant_id: GrantPath) -> responses.JsonBytes:
+    grant = await read_grant(request, grant_id)
+    runtime: Runtime = request.app.state.runtime
+    query = request.query_params
+    size = check_limit(q.LIMIT.read(query))
+    after = decode_cursor("d", q.PAGE_TOKEN.read(query))
+    fields_of = parse_select(q.SELECT.read(query))
+    flt = await message_filter(runtime.db, grant.id, query)
     if flt is None:
         return responses.many(request, [], None)
-    rows, key = await drafts.page(
-        session, grant.id, flt, check_limit(limit), decode_cursor("d", page_token)
-    )
-    data = await expand(session, runtime, rows, "standard", parse_select(select))
+    async with runtime.db.read_session() as session:
+        rows, key = await drafts.page(session, grant.id, flt, size, after)
+        data = await expand(session, runtime, rows, "standard", fields_of)
     return responses.many(request, [_as_draft(d) for d in data], encode_cursor("d", key))
 
 

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query, Request
 
 from inboxsync.api.deps import SessionDep
 from inboxsync.api.views import responses, schemas
-from inboxsync.api.views.params import GrantDep, body_doc, parse_bool, parse_select, read_json
+from inboxsync.api.views.params import GrantDep, body_doc, parse_select, read_json
+from inboxsync.api.views.query import parse_bool
 from inboxsync.errors import InvalidRequest
 from inboxsync.store import actions, folders, listing
 from inboxsync.views import serialize

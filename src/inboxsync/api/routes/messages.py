@@ -10,95 +10,86 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import QueryParams
 
 from inboxsync.api.deps import RuntimeDep, SessionDep
 from inboxsync.api.pagination import check_limit, decode_cursor, encode_cursor
 from inboxsync.api.paths import path_id
+from inboxsync.api.views import query as q
 from inboxsync.api.views import responses, schemas
 from inboxsync.api.views.params import (
     GrantDep,
+    GrantPath,
     body_doc,
     checked_id,
-    parse_bool,
-    parse_emails,
     parse_select,
+    read_grant,
     read_json,
 )
-from inboxsync.errors import InvalidRequest
+from inboxsync.api.views.query import Choice
 from inboxsync.mime import parse
 from inboxsync.runtime import Runtime
 from inboxsync.search import service as search
 from inboxsync.store import actions, queries
+from inboxsync.store.db import Database
 from inboxsync.views import serialize
 
 router = APIRouter(tags=["messages"], responses=schemas.errors_doc(400, 401, 404))
 
-FIELDS = ("standard", "include_headers", "raw_mime", "include_tracking_options")
-Emails = Annotated[
-    list[str] | None,
-    Query(description="Repeat the key or join with commas; matches any of them."),
-]
-Flag = Annotated[str | None, Query(description="true/false (any case)", examples=["True"])]
-Fields = Annotated[
-    Literal["standard", "include_headers", "raw_mime", "include_tracking_options"] | None,
-    Query(description="include_headers: parsed headers; raw_mime: the raw message, base64url"),
-]
-Stamp = Annotated[int | None, Query(ge=0, le=2**53, description="Unix seconds")]
+FIELDS = Choice(
+    "fields",
+    "include_headers: parsed headers; raw_mime: the raw message, base64url",
+    choices=("standard", "include_headers", "raw_mime", "include_tracking_options"),
+)
+SORT = Choice("sort", "With a search: newest (default) or relevance", choices=search.SORTS)
+MESSAGE_FILTERS = (
+    q.SUBJECT,
+    q.ANY_EMAIL,
+    q.FROM,
+    q.TO,
+    q.CC,
+    q.BCC,
+    q.IN,
+    q.UNREAD,
+    q.STARRED,
+    q.THREAD_ID,
+    q.RECEIVED_BEFORE,
+    q.RECEIVED_AFTER,
+    q.HAS_ATTACHMENT,
+)
 
 
 async def message_filter(
-    grant: GrantDep,
-    session: SessionDep,
-    subject: Annotated[str | None, Query(max_length=1000)] = None,
-    any_email: Emails = None,
-    from_: Annotated[list[str] | None, Query(alias="from")] = None,
-    to: Emails = None,
-    cc: Emails = None,
-    bcc: Emails = None,
-    in_: Annotated[
-        str | None,
-        Query(alias="in", max_length=1000, description="Folder id, role (inbox) or name"),
-    ] = None,
-    unread: Flag = None,
-    starred: Flag = None,
-    thread_id: Annotated[str | None, Query(max_length=255)] = None,
-    received_before: Stamp = None,
-    received_after: Stamp = None,
-    has_attachment: Flag = None,
+    db: Database, grant_id: str, query: QueryParams
 ) -> queries.MessageFilter | None:
-    """The list filters; None when ``in`` names no folder of the grant (an empty list)."""
+    """The list filters (:data:`MESSAGE_FILTERS`); None when ``in`` names no folder of the grant
+    (an empty list)."""
     flt = queries.MessageFilter(
-        subject=subject or None,
-        any_email=parse_emails("any_email", any_email),
-        from_=parse_emails("from", from_),
-        to=parse_emails("to", to),
-        cc=parse_emails("cc", cc),
-        bcc=parse_emails("bcc", bcc),
-        unread=parse_bool("unread", unread),
-        starred=parse_bool("starred", starred),
-        thread_id=thread_id or None,
-        received_before=received_before,
-        received_after=received_after,
-        has_attachment=parse_bool("has_attachment", has_attachment),
+        subject=q.SUBJECT.read(query),
+        any_email=q.ANY_EMAIL.read(query),
+        from_=q.FROM.read(query),
+        to=q.TO.read(query),
+        cc=q.CC.read(query),
+        bcc=q.BCC.read(query),
+        unread=q.UNREAD.read(query),
+        starred=q.STARRED.read(query),
+        thread_id=q.THREAD_ID.read(query),
+        received_before=q.RECEIVED_BEFORE.read(query),
+        received_after=q.RECEIVED_AFTER.read(query),
+        has_attachment=q.HAS_ATTACHMENT.read(query),
     )
-    if in_:
-        folder_id = await queries.resolve_folder(session, grant.id, in_)
+    folder = q.IN.read(query)
+    if folder:
+        folder_id = await queries.resolve_folder(db, grant_id, folder)
         if folder_id is None:
             return None
         flt = replace(flt, folder_id=folder_id)
     return flt
-
-
-def check_fields(fields: str | None) -> str:
-    value = (fields or "standard").strip().lower()
-    if value not in FIELDS:
-        raise InvalidRequest(f"fields must be one of {', '.join(FIELDS)}")
-    return value
 
 
 async def _raw(runtime: Runtime, sha256: str) -> bytes:
@@ -138,48 +129,44 @@ async def expand(
     summary="List messages, newest first",
     response_class=responses.JsonBytes,
     responses=schemas.many_doc(schemas.MessageList, schemas.EXAMPLE_MESSAGE),
+    openapi_extra=q.document(
+        *MESSAGE_FILTERS, q.LIMIT, q.PAGE_TOKEN, FIELDS, q.SELECT, q.SEARCH, SORT
+    ),
 )
-async def list_messages(
-    request: Request,
-    grant: GrantDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    flt: Annotated[queries.MessageFilter | None, Depends(message_filter)],
-    limit: Annotated[int | None, Query(ge=1, le=200, description="Default 50")] = None,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
-    fields: Fields = None,
-    select: Annotated[str | None, Query(max_length=1000, description="Comma-separated")] = None,
-    search_query_native: Annotated[str | None, Query(max_length=1000)] = None,
-    sort: Annotated[str | None, Query(description="With a search: newest, relevance")] = None,
-) -> responses.JsonBytes:
-    size = check_limit(limit)
+async def list_messages(request: Request, grant_id: GrantPath) -> responses.JsonBytes:
+    # Parameters, key and grant read by hand, not by dependencies: docs/adr/0011.
+    grant = await read_grant(request, grant_id)
+    runtime: Runtime = request.app.state.runtime
+    query = request.query_params
+    size = check_limit(q.LIMIT.read(query))
+    mode = FIELDS.read(query) or "standard"
+    fields_of = parse_select(q.SELECT.read(query))
+    search_query = q.SEARCH.read(query)
+    relevance = search.check_sort(SORT.read(query))
+    flt = await message_filter(runtime.db, grant.id, query)
     by_address = None if flt is None else search.address_expr(flt)
     # Search pages (and address-filtered ones, read through the search index) have their own tokens.
-    kind = "m" if search_query_native is None and by_address is None else "q"
-    after = decode_cursor(kind, page_token)
-    mode = check_fields(fields)
+    kind = "m" if search_query is None and by_address is None else "q"
+    after = decode_cursor(kind, q.PAGE_TOKEN.read(query))
     if flt is None:
         return responses.many(request, [], None)
-    if search_query_native is None and by_address is not None:
-        rows, next_key = await search.messages_by_address(
-            session, grant.id, flt, by_address, size, after
-        )
-        data = await expand(session, runtime, rows, mode, parse_select(select))
-        return responses.many(request, data, encode_cursor(kind, next_key))
-    if search_query_native is not None:
-        relevance = search.check_sort(sort)
-        rows, next_key = await search.messages(
-            session, grant.id, search_query_native, flt, size, after, relevance=relevance
-        )
-        data = await expand(session, runtime, rows, mode, parse_select(select))
-        return responses.many(request, data, encode_cursor(kind, next_key))
-    fields_of = parse_select(select)
-    if mode == "standard" and fields_of is None:  # the common case: one statement, no decoding
-        texts, next_key = await queries.message_page_json(session, grant.id, flt, size, after)
+    if mode == "standard" and fields_of is None and kind == "m":
+        # The common case: one statement, no decoding.
+        texts, next_key = await queries.message_page_json(runtime.db, grant.id, flt, size, after)
         return responses.many_texts(request, texts, encode_cursor("m", next_key))
-    rows, next_key = await queries.message_page(session, grant.id, flt, size, after)
-    data = await expand(session, runtime, rows, mode, fields_of)
-    return responses.many(request, data, encode_cursor("m", next_key))
+    async with runtime.db.read_session() as session:
+        if search_query is not None:
+            rows, next_key = await search.messages(
+                session, grant.id, search_query, flt, size, after, relevance=relevance
+            )
+        elif by_address is not None:
+            rows, next_key = await search.messages_by_address(
+                session, grant.id, flt, by_address, size, after
+            )
+        else:
+            rows, next_key = await queries.message_page(session, grant.id, flt, size, after)
+        data = await expand(session, runtime, rows, mode, fields_of)
+    return responses.many(request, data, encode_cursor(kind, next_key))
 
 
 @router.get(
@@ -187,22 +174,23 @@ async def list_messages(
     summary="Find a message",
     response_class=responses.JsonBytes,
     responses=schemas.one_doc(schemas.MessageEnvelope, schemas.EXAMPLE_MESSAGE),
+    openapi_extra=q.document(FIELDS, q.SELECT),
 )
 async def find_message(
-    request: Request,
-    grant: GrantDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    message_id: str,
-    fields: Fields = None,
-    select: Annotated[str | None, Query(max_length=1000)] = None,
+    request: Request, grant_id: GrantPath, message_id: str
 ) -> responses.JsonBytes:
+    grant = await read_grant(request, grant_id)
+    runtime: Runtime = request.app.state.runtime
     mid = checked_id("message", path_id(request, message_id))
-    mode, fields_of = check_fields(fields), parse_select(select)
+    mode = FIELDS.read(request.query_params) or "standard"
+    fields_of = parse_select(q.SELECT.read(request.query_params))
     if mode == "standard" and fields_of is None:
-        return responses.one_text(request, await queries.message_json_one(session, grant.id, mid))
-    row = await queries.message_row(session, grant.id, mid)
-    data = await expand(session, runtime, [row], mode, fields_of)
+        return responses.one_text(
+            request, await queries.message_json_one(runtime.db, grant.id, mid)
+        )
+    async with runtime.db.read_session() as session:
+        row = await queries.message_row(session, grant.id, mid)
+        data = await expand(session, runtime, [row], mode, fields_of)
     return responses.one(request, data[0])
 
 

@@ -8,77 +8,85 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import QueryParams
 
 from inboxsync.api.deps import RuntimeDep, SessionDep
 from inboxsync.api.pagination import check_limit, decode_cursor, encode_cursor
 from inboxsync.api.paths import path_id
-from inboxsync.api.routes.messages import Emails, Flag, Stamp, expand
+from inboxsync.api.routes.messages import expand
+from inboxsync.api.views import query as q
 from inboxsync.api.views import responses, schemas
 from inboxsync.api.views.params import (
     GrantDep,
+    GrantPath,
     body_doc,
     checked_id,
-    parse_bool,
-    parse_emails,
     parse_select,
+    read_grant,
     read_json,
 )
 from inboxsync.runtime import Runtime
 from inboxsync.search import service as search
 from inboxsync.store import actions, listing, queries
+from inboxsync.store.db import Database
 from inboxsync.store.models import Thread
 from inboxsync.views import serialize
 
 router = APIRouter(tags=["threads"], responses=schemas.errors_doc(400, 401, 404))
 
 
+LATEST_BEFORE = q.Integer("latest_message_before", "Unix seconds")
+LATEST_AFTER = q.Integer("latest_message_after", "Unix seconds")
+EARLIEST = q.Integer("earliest_message_date", "Unix seconds")
+THREAD_FILTERS = (
+    q.SUBJECT,
+    q.ANY_EMAIL,
+    q.FROM,
+    q.TO,
+    q.CC,
+    q.BCC,
+    q.IN,
+    q.UNREAD,
+    q.STARRED,
+    q.THREAD_ID,
+    q.HAS_ATTACHMENT,
+    LATEST_BEFORE,
+    LATEST_AFTER,
+    EARLIEST,
+)
+
+
 async def thread_filter(
-    grant: GrantDep,
-    session: SessionDep,
-    subject: Annotated[str | None, Query(max_length=1000)] = None,
-    any_email: Emails = None,
-    from_: Annotated[list[str] | None, Query(alias="from")] = None,
-    to: Emails = None,
-    cc: Emails = None,
-    bcc: Emails = None,
-    in_: Annotated[
-        str | None,
-        Query(alias="in", max_length=1000, description="Folder id, role (inbox) or name"),
-    ] = None,
-    unread: Flag = None,
-    starred: Flag = None,
-    thread_id: Annotated[str | None, Query(max_length=255)] = None,
-    has_attachment: Flag = None,
-    latest_message_before: Stamp = None,
-    latest_message_after: Stamp = None,
-    earliest_message_date: Stamp = None,
+    db: Database, grant_id: str, query: QueryParams
 ) -> listing.ThreadFilter | None:
+    """The list filters (:data:`THREAD_FILTERS`); None when ``in`` names no folder of the grant."""
     messages = queries.MessageFilter(
-        subject=subject or None,
-        any_email=parse_emails("any_email", any_email),
-        from_=parse_emails("from", from_),
-        to=parse_emails("to", to),
-        cc=parse_emails("cc", cc),
-        bcc=parse_emails("bcc", bcc),
-        unread=parse_bool("unread", unread),
-        starred=parse_bool("starred", starred),
-        thread_id=thread_id or None,
-        has_attachment=parse_bool("has_attachment", has_attachment),
+        subject=q.SUBJECT.read(query),
+        any_email=q.ANY_EMAIL.read(query),
+        from_=q.FROM.read(query),
+        to=q.TO.read(query),
+        cc=q.CC.read(query),
+        bcc=q.BCC.read(query),
+        unread=q.UNREAD.read(query),
+        starred=q.STARRED.read(query),
+        thread_id=q.THREAD_ID.read(query),
+        has_attachment=q.HAS_ATTACHMENT.read(query),
     )
-    if in_:
-        folder_id = await queries.resolve_folder(session, grant.id, in_)
+    folder = q.IN.read(query)
+    if folder:
+        folder_id = await queries.resolve_folder(db, grant_id, folder)
         if folder_id is None:
             return None
         messages = replace(messages, folder_id=folder_id)
     return listing.ThreadFilter(
         messages=messages,
-        latest_before=latest_message_before,
-        latest_after=latest_message_after,
-        earliest_after=earliest_message_date,
+        latest_before=LATEST_BEFORE.read(query),
+        latest_after=LATEST_AFTER.read(query),
+        earliest_after=EARLIEST.read(query),
     )
 
 
@@ -107,36 +115,31 @@ async def expand_threads(
     summary="List threads, most recent first",
     response_class=responses.JsonBytes,
     responses=schemas.many_doc(schemas.ThreadList, schemas.EXAMPLE_THREAD),
+    openapi_extra=q.document(*THREAD_FILTERS, q.LIMIT, q.PAGE_TOKEN, q.SELECT, q.SEARCH),
 )
-async def list_threads(
-    request: Request,
-    grant: GrantDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    flt: Annotated[listing.ThreadFilter | None, Depends(thread_filter)],
-    limit: Annotated[int | None, Query(ge=1, le=200, description="Default 50")] = None,
-    page_token: Annotated[str | None, Query(max_length=512)] = None,
-    select: Annotated[str | None, Query(max_length=1000)] = None,
-    search_query_native: Annotated[str | None, Query(max_length=1000)] = None,
-) -> responses.JsonBytes:
-    size = check_limit(limit)
-    kind = "t" if search_query_native is None else "u"  # search pages have their own tokens
-    after = decode_cursor(kind, page_token)
+async def list_threads(request: Request, grant_id: GrantPath) -> responses.JsonBytes:
+    # Parameters, key and grant read by hand, not by dependencies: docs/adr/0011.
+    grant = await read_grant(request, grant_id)
+    runtime: Runtime = request.app.state.runtime
+    query = request.query_params
+    size = check_limit(q.LIMIT.read(query))
+    fields_of = parse_select(q.SELECT.read(query))
+    search_query = q.SEARCH.read(query)
+    kind = "t" if search_query is None else "u"  # search pages have their own tokens
+    after = decode_cursor(kind, q.PAGE_TOKEN.read(query))
+    flt = await thread_filter(runtime.db, grant.id, query)
     if flt is None:
         return responses.many(request, [], None)
-    if search_query_native is not None:
-        rows, next_key = await search.threads(
-            session, grant.id, search_query_native, flt, size, after
-        )
-        data = await expand_threads(session, runtime, grant.id, rows, parse_select(select))
-        return responses.many(request, data, encode_cursor(kind, next_key))
-    fields_of = parse_select(select)
-    if fields_of is None:  # the common case: one statement, no decoding
-        texts, next_key = await listing.thread_page_json(session, grant.id, flt, size, after)
+    if search_query is None and fields_of is None:  # the common case: one statement
+        texts, next_key = await listing.thread_page_json(runtime.db, grant.id, flt, size, after)
         return responses.many_texts(request, texts, encode_cursor("t", next_key))
-    rows, next_key = await listing.thread_page(session, grant.id, flt, size, after)
-    data = await expand_threads(session, runtime, grant.id, rows, fields_of)
-    return responses.many(request, data, encode_cursor("t", next_key))
+    async with runtime.db.read_session() as session:
+        if search_query is not None:
+            rows, next_key = await search.threads(session, grant.id, search_query, flt, size, after)
+        else:
+            rows, next_key = await listing.thread_page(session, grant.id, flt, size, after)
+        data = await expand_threads(session, runtime, grant.id, rows, fields_of)
+    return responses.many(request, data, encode_cursor(kind, next_key))
 
 
 @router.get(
@@ -144,21 +147,18 @@ async def list_threads(
     summary="Find a thread",
     response_class=responses.JsonBytes,
     responses=schemas.one_doc(schemas.ThreadEnvelope, schemas.EXAMPLE_THREAD),
+    openapi_extra=q.document(q.SELECT),
 )
-async def find_thread(
-    request: Request,
-    grant: GrantDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    thread_id: str,
-    select: Annotated[str | None, Query(max_length=1000)] = None,
-) -> responses.JsonBytes:
+async def find_thread(request: Request, grant_id: GrantPath, thread_id: str) -> responses.JsonBytes:
+    grant = await read_grant(request, grant_id)
+    runtime: Runtime = request.app.state.runtime
     tid = checked_id("thread", path_id(request, thread_id))
-    fields_of = parse_select(select)
+    fields_of = parse_select(q.SELECT.read(request.query_params))
     if fields_of is None:
-        return responses.one_text(request, await listing.thread_json_one(session, grant.id, tid))
-    thread = await listing.get_thread(session, grant.id, tid)
-    data = await expand_threads(session, runtime, grant.id, [thread], fields_of)
+        return responses.one_text(request, await listing.thread_json_one(runtime.db, grant.id, tid))
+    async with runtime.db.read_session() as session:
+        thread = await listing.get_thread(session, grant.id, tid)
+        data = await expand_threads(session, runtime, grant.id, [thread], fields_of)
     return responses.one(request, data[0])
 
 

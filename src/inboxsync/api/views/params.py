@@ -1,7 +1,8 @@
 """Parameters as the SDK sends them, the grant in the path, and JSON bodies.
 
 Booleans arrive as ``True``/``False`` (``quote(str(v))``), lists as repeated keys or comma-joined;
-both are accepted. Anything we cannot read is a 400 with a message, never a 500.
+both are accepted (:mod:`inboxsync.api.views.query`). Anything we cannot read is a 400 with a
+message, never a 500.
 """
 
 from __future__ import annotations
@@ -12,40 +13,18 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from inboxsync.api.deps import PrincipalDep, SessionDep
+from inboxsync.api.deps import Principal, PrincipalDep, SessionDep, principal_of
 from inboxsync.api.errors import ApiError
 from inboxsync.core.ids import is_valid_id
 from inboxsync.errors import InvalidRequest, NotFound
+from inboxsync.runtime import Runtime
 from inboxsync.store import grants
 from inboxsync.store.models import Grant
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-MAX_EMAILS = 25
 GRANT_CACHE_SECONDS = 1.0
 M = TypeVar("M", bound=BaseModel)
-
-
-def parse_bool(name: str, value: str | None) -> bool | None:
-    if value is None or value == "":
-        return None
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise InvalidRequest(f"{name} must be true or false, not {value[:40]!r}")
-
-
-def parse_emails(name: str, values: list[str] | None) -> tuple[str, ...]:
-    """Repeated keys and comma-joined values, as one union (order kept, duplicates dropped)."""
-    if not values:
-        return ()
-    found = [e.strip() for v in values for e in v.split(",") if e.strip()]
-    if len(found) > MAX_EMAILS:
-        raise InvalidRequest(f"{name} takes at most {MAX_EMAILS} addresses")
-    return tuple(dict.fromkeys(found))
 
 
 def parse_select(value: str | None) -> frozenset[str] | None:
@@ -87,6 +66,34 @@ def _grant_cache(request: Request, grant_id: str) -> dict[tuple[str, str | None]
     return cache
 
 
+async def _grant(
+    request: Request, principal: Principal, grant_id: str, session: AsyncSession | None
+) -> Grant:
+    """The grant named in the path, if the caller's key may see it (else 404); a session is opened
+    only when the grant is not in this process's cache and none was given."""
+    if not is_valid_id(grant_id) and "@" not in grant_id:
+        raise NotFound(f"grant {grant_id[:80]!r} not found")
+    cache = None if "@" in grant_id else _grant_cache(request, grant_id)
+    key = (grant_id, principal.api_key_id)
+    now = time.monotonic()
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None and hit[0] > now:
+            cached: Grant = hit[1]
+            return cached
+    if session is None:
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.db.read_session() as own:
+            return await _grant(request, principal, grant_id, own)
+    if "@" in grant_id:
+        return await grants.find_by_email(session, grant_id, api_key_id=principal.api_key_id)
+    grant = await grants.get(session, grant_id, api_key_id=principal.api_key_id)
+    if cache is not None:
+        session.expunge(grant)  # loaded and detached: no later rollback expires what is cached
+        cache[key] = (now + GRANT_CACHE_SECONDS, grant)
+    return grant
+
+
 async def current_grant(
     request: Request,
     principal: PrincipalDep,
@@ -96,23 +103,20 @@ async def current_grant(
     ],
 ) -> Grant:
     """The grant named in the path, if the caller's key may see it (else 404)."""
-    if "@" in grant_id:
-        return await grants.find_by_email(session, grant_id, api_key_id=principal.api_key_id)
-    if not is_valid_id(grant_id):
-        raise NotFound(f"grant {grant_id[:80]!r} not found")
-    cache = _grant_cache(request, grant_id)
-    key = (grant_id, principal.api_key_id)
-    now = time.monotonic()
-    if cache is not None:
-        hit = cache.get(key)
-        if hit is not None and hit[0] > now:
-            grant: Grant = hit[1]
-            return grant
-    grant = await grants.get(session, grant_id, api_key_id=principal.api_key_id)
-    if cache is not None:
-        session.expunge(grant)  # loaded and detached: no later rollback expires what is cached
-        cache[key] = (now + GRANT_CACHE_SECONDS, grant)
-    return grant
+    return await _grant(request, principal, grant_id, session)
+
+
+GrantPath = Annotated[
+    str, Path(description="The grant id, or the grant's email address.", max_length=320)
+]
+
+
+async def read_grant(request: Request, grant_id: str) -> Grant:
+    """:func:`current_grant` for the hot read routes, called by the route itself instead of
+    through FastAPI's dependency solving (docs/adr/0011): the key and the grant come from this
+    process's caches, a session is opened only on a miss."""
+    runtime: Runtime = request.app.state.runtime
+    return await _grant(request, await principal_of(request, runtime), grant_id, None)
 
 
 GrantDep = Annotated[Grant, Depends(current_grant)]
