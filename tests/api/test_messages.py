@@ -262,3 +262,24 @@ async def test_address_filters_find_every_match_on_both_databases(any_runtime: R
         got = await all_pages(c, url, limit=3, any_email=",".join(pair))
         assert {m["id"] for m in got} == having(pair[0], *roles) | having(pair[1], *roles)
         assert checked > 4
+
+
+async def test_hand_read_parameters_are_documented(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    lists = {
+        "/v3/grants/{grant_id}/messages": {"fields", "received_after", "sort"},
+        "/v3/grants/{grant_id}/threads": {"latest_message_before", "earliest_message_date"},
+        "/v3/grants/{grant_id}/drafts": {"received_before"},
+    }
+    for path, own in lists.items():
+        names = [p["name"] for p in paths[path]["get"]["parameters"]]
+        assert len(names) == len(set(names)), path
+        common = {"grant_id", "limit", "page_token", "select", "from", "in", "unread", "subject"}
+        assert common | own <= set(names), path
+
+
+async def test_bad_thread_query_values_are_400(client: httpx.AsyncClient, seeded: Seeded) -> None:
+    for params in ({"limit": "0"}, {"latest_message_before": "soon"}, {"starred": "2"}):
+        response = await client.get(f"/v3/grants/{seeded.grant_id}/threads", params=params)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["message"].startswith(next(iter(params))), response.text
