@@ -82,14 +82,13 @@ async def principal_of(request: Request, runtime: Runtime) -> Principal:
     hit = cache.get(key)
     if hit is not None and hit[0] > now:
         return Principal(api_key_id=hit[1])
-    async with runtime.db.read_session() as session:
-        row = await api_keys.lookup(session, key)
-    if row is None:
+    key_id = await api_keys.id_of(runtime.db, key)
+    if key_id is None:
         raise ApiError(401, "invalid API key")
     if len(cache) > 10_000:
         cache.clear()
-    cache[key] = (now + KEY_CACHE_SECONDS, row.id)
-    return Principal(api_key_id=row.id)
+    cache[key] = (now + KEY_CACHE_SECONDS, key_id)
+    return Principal(api_key_id=key_id)
 
 
 async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:

@@ -44,7 +44,7 @@ def api_command(
     """Serve the REST API only (no sync, no webhooks, no migrations)."""
     import uvicorn
 
-    from inboxsync.api.app import create_app
+    from inboxsync.api.app import create_app, settle_heap
     from inboxsync.logging_setup import configure
     from inboxsync.runtime import Runtime
     from inboxsync.store.migrate import HEAD, current_revision, is_current
@@ -68,8 +68,10 @@ def api_command(
                     f"the database is at revision {at}, this version needs {HEAD}: "
                     "run `inboxsync migrate` first"
                 )
+            app = create_app(runtime)
+            settle_heap()
             config = uvicorn.Config(
-                create_app(runtime),
+                app,
                 host=settings.host,
                 port=settings.port,
                 log_level=settings.log_level.lower(),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
-from inboxsync.api.app import create_app
+from inboxsync.api.app import create_app, settle_heap
 from inboxsync.config import Settings
 from inboxsync.events.nats_publisher import NatsPublisher
 from inboxsync.events.nats_publisher import config_from as nats_config
@@ -65,6 +65,7 @@ async def serve(settings: Settings) -> None:
                 flush=True,
             )
         app = create_app(runtime)
+        settle_heap()
         config = uvicorn.Config(
             app,
             host=settings.host,

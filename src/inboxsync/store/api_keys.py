@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.core.ids import new_id
 from inboxsync.store.crypto import hash_api_key, new_api_key
+from inboxsync.store.db import Database
 from inboxsync.store.models import ApiKey
 
 
@@ -24,6 +25,12 @@ async def create(session: AsyncSession, name: str) -> tuple[ApiKey, str]:
     )
     session.add(row)
     return row, key
+
+
+async def id_of(db: Database, key: str) -> str | None:
+    """The id of the stored key ``key``, read outside any session (None: no such key)."""
+    rows = await db.read(select(ApiKey.id).where(ApiKey.key_hash == hash_api_key(key)))
+    return str(rows[0][0]) if rows else None
 
 
 async def lookup(session: AsyncSession, key: str) -> ApiKey | None:

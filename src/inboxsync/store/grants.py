@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inboxsync.core.ids import new_id
 from inboxsync.errors import NotFound
 from inboxsync.store import changes
+from inboxsync.store.db import Database
 from inboxsync.store.models import Grant
 
 
@@ -50,6 +51,21 @@ async def get(session: AsyncSession, grant_id: str, *, api_key_id: str | None = 
     if grant is None or (api_key_id is not None and grant.api_key_id != api_key_id):
         raise NotFound(f"grant {grant_id} not found")
     return grant
+
+
+async def visible_id(db: Database, grant: str, *, api_key_id: str | None = None) -> str:
+    """The id of the grant named by id or email address, if the key may see it (else NotFound);
+    read outside any session (the API's hot reads need nothing else of the grant)."""
+    if "@" in grant:
+        query = select(Grant.id).where(func.lower(Grant.email) == grant.lower())
+    else:
+        query = select(Grant.id).where(Grant.id == grant)
+    if api_key_id is not None:
+        query = query.where(Grant.api_key_id == api_key_id)
+    rows = await db.read(query.limit(1))
+    if not rows:
+        raise NotFound(f"grant {grant} not found")
+    return str(rows[0][0])
 
 
 async def find_by_email(

@@ -54,17 +54,17 @@ async def _draft_data(runtime: Runtime, grant_id: str, draft_id: str) -> dict[st
     openapi_extra=q.document(*MESSAGE_FILTERS, q.LIMIT, q.PAGE_TOKEN, q.SELECT),
 )
 async def list_drafts(request: Request, grant_id: GrantPath) -> responses.JsonBytes:
-    grant = await read_grant(request, grant_id)
+    gid = await read_grant(request, grant_id)
     runtime: Runtime = request.app.state.runtime
     query = request.query_params
     size = check_limit(q.LIMIT.read(query))
     after = decode_cursor("d", q.PAGE_TOKEN.read(query))
     fields_of = parse_select(q.SELECT.read(query))
-    flt = await message_filter(runtime.db, grant.id, query)
+    flt = await message_filter(runtime.db, gid, query)
     if flt is None:
         return responses.many(request, [], None)
     async with runtime.db.read_session() as session:
-        rows, key = await drafts.page(session, grant.id, flt, size, after)
+        rows, key = await drafts.page(session, gid, flt, size, after)
         data = await expand(session, runtime, rows, "standard", fields_of)
     return responses.many(request, [_as_draft(d) for d in data], encode_cursor("d", key))
 

@@ -135,7 +135,7 @@ async def expand(
 )
 async def list_messages(request: Request, grant_id: GrantPath) -> responses.JsonBytes:
     # Parameters, key and grant read by hand, not by dependencies: docs/adr/0011.
-    grant = await read_grant(request, grant_id)
+    gid = await read_grant(request, grant_id)
     runtime: Runtime = request.app.state.runtime
     query = request.query_params
     size = check_limit(q.LIMIT.read(query))
@@ -143,7 +143,7 @@ async def list_messages(request: Request, grant_id: GrantPath) -> responses.Json
     fields_of = parse_select(q.SELECT.read(query))
     search_query = q.SEARCH.read(query)
     relevance = search.check_sort(SORT.read(query))
-    flt = await message_filter(runtime.db, grant.id, query)
+    flt = await message_filter(runtime.db, gid, query)
     by_address = None if flt is None else search.address_expr(flt)
     # Search pages (and address-filtered ones, read through the search index) have their own tokens.
     kind = "m" if search_query is None and by_address is None else "q"
@@ -152,19 +152,19 @@ async def list_messages(request: Request, grant_id: GrantPath) -> responses.Json
         return responses.many(request, [], None)
     if mode == "standard" and fields_of is None and kind == "m":
         # The common case: one statement, no decoding.
-        texts, next_key = await queries.message_page_json(runtime.db, grant.id, flt, size, after)
+        texts, next_key = await queries.message_page_json(runtime.db, gid, flt, size, after)
         return responses.many_texts(request, texts, encode_cursor("m", next_key))
     async with runtime.db.read_session() as session:
         if search_query is not None:
             rows, next_key = await search.messages(
-                session, grant.id, search_query, flt, size, after, relevance=relevance
+                session, gid, search_query, flt, size, after, relevance=relevance
             )
         elif by_address is not None:
             rows, next_key = await search.messages_by_address(
-                session, grant.id, flt, by_address, size, after
+                session, gid, flt, by_address, size, after
             )
         else:
-            rows, next_key = await queries.message_page(session, grant.id, flt, size, after)
+            rows, next_key = await queries.message_page(session, gid, flt, size, after)
         data = await expand(session, runtime, rows, mode, fields_of)
     return responses.many(request, data, encode_cursor(kind, next_key))
 
@@ -179,17 +179,15 @@ async def list_messages(request: Request, grant_id: GrantPath) -> responses.Json
 async def find_message(
     request: Request, grant_id: GrantPath, message_id: str
 ) -> responses.JsonBytes:
-    grant = await read_grant(request, grant_id)
+    gid = await read_grant(request, grant_id)
     runtime: Runtime = request.app.state.runtime
     mid = checked_id("message", path_id(request, message_id))
     mode = FIELDS.read(request.query_params) or "standard"
     fields_of = parse_select(q.SELECT.read(request.query_params))
     if mode == "standard" and fields_of is None:
-        return responses.one_text(
-            request, await queries.message_json_one(runtime.db, grant.id, mid)
-        )
+        return responses.one_text(request, await queries.message_json_one(runtime.db, gid, mid))
     async with runtime.db.read_session() as session:
-        row = await queries.message_row(session, grant.id, mid)
+        row = await queries.message_row(session, gid, mid)
         data = await expand(session, runtime, [row], mode, fields_of)
     return responses.one(request, data[0])
 

@@ -119,7 +119,7 @@ async def expand_threads(
 )
 async def list_threads(request: Request, grant_id: GrantPath) -> responses.JsonBytes:
     # Parameters, key and grant read by hand, not by dependencies: docs/adr/0011.
-    grant = await read_grant(request, grant_id)
+    gid = await read_grant(request, grant_id)
     runtime: Runtime = request.app.state.runtime
     query = request.query_params
     size = check_limit(q.LIMIT.read(query))
@@ -127,18 +127,18 @@ async def list_threads(request: Request, grant_id: GrantPath) -> responses.JsonB
     search_query = q.SEARCH.read(query)
     kind = "t" if search_query is None else "u"  # search pages have their own tokens
     after = decode_cursor(kind, q.PAGE_TOKEN.read(query))
-    flt = await thread_filter(runtime.db, grant.id, query)
+    flt = await thread_filter(runtime.db, gid, query)
     if flt is None:
         return responses.many(request, [], None)
     if search_query is None and fields_of is None:  # the common case: one statement
-        texts, next_key = await listing.thread_page_json(runtime.db, grant.id, flt, size, after)
+        texts, next_key = await listing.thread_page_json(runtime.db, gid, flt, size, after)
         return responses.many_texts(request, texts, encode_cursor("t", next_key))
     async with runtime.db.read_session() as session:
         if search_query is not None:
-            rows, next_key = await search.threads(session, grant.id, search_query, flt, size, after)
+            rows, next_key = await search.threads(session, gid, search_query, flt, size, after)
         else:
-            rows, next_key = await listing.thread_page(session, grant.id, flt, size, after)
-        data = await expand_threads(session, runtime, grant.id, rows, fields_of)
+            rows, next_key = await listing.thread_page(session, gid, flt, size, after)
+        data = await expand_threads(session, runtime, gid, rows, fields_of)
     return responses.many(request, data, encode_cursor(kind, next_key))
 
 
@@ -150,15 +150,15 @@ async def list_threads(request: Request, grant_id: GrantPath) -> responses.JsonB
     openapi_extra=q.document(q.SELECT),
 )
 async def find_thread(request: Request, grant_id: GrantPath, thread_id: str) -> responses.JsonBytes:
-    grant = await read_grant(request, grant_id)
+    gid = await read_grant(request, grant_id)
     runtime: Runtime = request.app.state.runtime
     tid = checked_id("thread", path_id(request, thread_id))
     fields_of = parse_select(q.SELECT.read(request.query_params))
     if fields_of is None:
-        return responses.one_text(request, await listing.thread_json_one(runtime.db, grant.id, tid))
+        return responses.one_text(request, await listing.thread_json_one(runtime.db, gid, tid))
     async with runtime.db.read_session() as session:
-        thread = await listing.get_thread(session, grant.id, tid)
-        data = await expand_threads(session, runtime, grant.id, [thread], fields_of)
+        thread = await listing.get_thread(session, gid, tid)
+        data = await expand_threads(session, runtime, gid, [thread], fields_of)
     return responses.one(request, data[0])
 
 

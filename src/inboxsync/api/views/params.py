@@ -13,9 +13,8 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Request
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from inboxsync.api.deps import Principal, PrincipalDep, SessionDep, principal_of
+from inboxsync.api.deps import PrincipalDep, SessionDep, principal_of
 from inboxsync.api.errors import ApiError
 from inboxsync.core.ids import is_valid_id
 from inboxsync.errors import InvalidRequest, NotFound
@@ -40,7 +39,22 @@ def checked_id(kind: str, value: str) -> str:
     return value
 
 
-def _grant_cache(request: Request, grant_id: str) -> dict[tuple[str, str | None], Any] | None:
+_CacheKey = tuple[str, str | None]  # (grant id, API key id)
+
+
+def _caches(request: Request) -> tuple[dict[_CacheKey, Any], dict[_CacheKey, Any]]:
+    """This app's caches of grants (objects, for routes that use them) and of grant ids (for the
+    hot read routes, which need nothing else): ``(expires at, value)`` by grant and key."""
+    state = request.app.state
+    caches: tuple[dict[_CacheKey, Any], dict[_CacheKey, Any]] | None = getattr(
+        state, "grant_caches", None
+    )
+    if caches is None:
+        caches = state.grant_caches = ({}, {})
+    return caches
+
+
+def _grant_cache(request: Request, grant_id: str) -> dict[_CacheKey, Any] | None:
     """This app's cache of grants for reads below a grant (None: look the grant up fresh).
 
     A page read is one statement; looking the grant up first cost as much again (a session's first
@@ -49,49 +63,17 @@ def _grant_cache(request: Request, grant_id: str) -> dict[tuple[str, str | None]
     this process never serves a grant it deleted; another process may, for at most that long (its
     messages are gone with it). The grant object itself (``GET /v3/grants/{id}``) is always fresh.
     """
-    cache: dict[tuple[str, str | None], Any] | None = getattr(
-        request.app.state, "grant_cache", None
-    )
-    if cache is None:
-        cache = {}
-        request.app.state.grant_cache = cache
+    objects, ids = _caches(request)
     if request.method not in ("GET", "HEAD"):
-        for key in [k for k in cache if k[0] == grant_id]:
-            cache.pop(key, None)
+        for cache in (objects, ids):
+            for key in [k for k in cache if k[0] == grant_id]:
+                cache.pop(key, None)
         return None
     if getattr(request.scope.get("route"), "path", "") == "/v3/grants/{grant_id}":
         return None
-    if len(cache) > 10_000:
-        cache.clear()
-    return cache
-
-
-async def _grant(
-    request: Request, principal: Principal, grant_id: str, session: AsyncSession | None
-) -> Grant:
-    """The grant named in the path, if the caller's key may see it (else 404); a session is opened
-    only when the grant is not in this process's cache and none was given."""
-    if not is_valid_id(grant_id) and "@" not in grant_id:
-        raise NotFound(f"grant {grant_id[:80]!r} not found")
-    cache = None if "@" in grant_id else _grant_cache(request, grant_id)
-    key = (grant_id, principal.api_key_id)
-    now = time.monotonic()
-    if cache is not None:
-        hit = cache.get(key)
-        if hit is not None and hit[0] > now:
-            cached: Grant = hit[1]
-            return cached
-    if session is None:
-        runtime: Runtime = request.app.state.runtime
-        async with runtime.db.read_session() as own:
-            return await _grant(request, principal, grant_id, own)
-    if "@" in grant_id:
-        return await grants.find_by_email(session, grant_id, api_key_id=principal.api_key_id)
-    grant = await grants.get(session, grant_id, api_key_id=principal.api_key_id)
-    if cache is not None:
-        session.expunge(grant)  # loaded and detached: no later rollback expires what is cached
-        cache[key] = (now + GRANT_CACHE_SECONDS, grant)
-    return grant
+    if len(objects) > 10_000:
+        objects.clear()
+    return objects
 
 
 async def current_grant(
@@ -103,7 +85,23 @@ async def current_grant(
     ],
 ) -> Grant:
     """The grant named in the path, if the caller's key may see it (else 404)."""
-    return await _grant(request, principal, grant_id, session)
+    if "@" in grant_id:
+        return await grants.find_by_email(session, grant_id, api_key_id=principal.api_key_id)
+    if not is_valid_id(grant_id):
+        raise NotFound(f"grant {grant_id[:80]!r} not found")
+    cache = _grant_cache(request, grant_id)
+    key = (grant_id, principal.api_key_id)
+    now = time.monotonic()
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None and hit[0] > now:
+            grant: Grant = hit[1]
+            return grant
+    grant = await grants.get(session, grant_id, api_key_id=principal.api_key_id)
+    if cache is not None:
+        session.expunge(grant)  # loaded and detached: no later rollback expires what is cached
+        cache[key] = (now + GRANT_CACHE_SECONDS, grant)
+    return grant
 
 
 GrantPath = Annotated[
@@ -111,12 +109,26 @@ GrantPath = Annotated[
 ]
 
 
-async def read_grant(request: Request, grant_id: str) -> Grant:
-    """:func:`current_grant` for the hot read routes, called by the route itself instead of
-    through FastAPI's dependency solving (docs/adr/0011): the key and the grant come from this
-    process's caches, a session is opened only on a miss."""
+async def read_grant(request: Request, grant_id: str) -> str:
+    """The id of the grant in the path of a hot read route, if the caller's key may see it
+    (else 404): :func:`current_grant` called by the route itself rather than through FastAPI's
+    dependency solving, reading only the id, outside any session (docs/adr/0011)."""
     runtime: Runtime = request.app.state.runtime
-    return await _grant(request, await principal_of(request, runtime), grant_id, None)
+    principal = await principal_of(request, runtime)
+    if "@" not in grant_id and not is_valid_id(grant_id):
+        raise NotFound(f"grant {grant_id[:80]!r} not found")
+    ids = _caches(request)[1]
+    key = (grant_id, principal.api_key_id)
+    now = time.monotonic()
+    hit = ids.get(key)
+    if hit is not None and hit[0] > now:
+        found: str = hit[1]
+        return found
+    found = await grants.visible_id(runtime.db, grant_id, api_key_id=principal.api_key_id)
+    if len(ids) > 10_000:
+        ids.clear()
+    ids[key] = (now + GRANT_CACHE_SECONDS, found)
+    return found
 
 
 GrantDep = Annotated[Grant, Depends(current_grant)]

@@ -1,0 +1,59 @@
+"""``Database.read``: the API's hot reads outside any session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from inboxsync.errors import StorageError
+from inboxsync.store import db as db_module
+from inboxsync.store.db import Database
+from inboxsync.store.models import ApiKey
+
+
+async def _add_key(database: Database) -> None:
+    async with database.transaction() as session:
+        session.add(ApiKey(id="k1", name="app", key_hash="h" * 64, prefix="isk_", created_at=1))
+
+
+async def test_reads_see_committed_rows_on_both_databases(database: Database) -> None:
+    assert list(await database.read(select(ApiKey.id))) == []
+    await _add_key(database)
+    rows = await database.read(select(ApiKey.id, ApiKey.name))
+    assert [tuple(r) for r in rows] == [("k1", "app")]
+
+
+async def test_sqlite_reads_are_read_only(sqlite_database: Database) -> None:
+    await sqlite_database.read(select(ApiKey.id))
+    reads = sqlite_database._sqlite_reads
+    assert reads is not None
+    with reads.engine.connect() as conn, pytest.raises(OperationalError, match="readonly"):
+        conn.exec_driver_sql("DELETE FROM api_keys")
+
+
+async def test_a_busy_sqlite_file_is_read_again_through_the_async_engine(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An inline read that meets a lock (rare in WAL: recovery after a crash) gives up after
+    INLINE_BUSY_MS; the statement then runs through aiosqlite, which may wait its 10 s."""
+    await _add_key(sqlite_database)
+    await sqlite_database.read(select(ApiKey.id))
+    calls: list[str] = []
+
+    def busy(self: Any, statement: Any) -> Any:
+        calls.append("inline")
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(db_module._SqliteReads, "run", busy)
+    rows = await sqlite_database.read(select(ApiKey.id))
+    assert calls == ["inline"] and [r[0] for r in rows] == ["k1"]
+
+    def broken(self: Any, statement: Any) -> Any:
+        raise OperationalError("SELECT", {}, Exception("no such table: nothing"))
+
+    monkeypatch.setattr(db_module._SqliteReads, "run", broken)
+    with pytest.raises(StorageError, match="no such table"):
+        await sqlite_database.read(select(ApiKey.id))
