@@ -40,6 +40,28 @@ async def due(session: AsyncSession, grant_id: str, *, limit: int = 100) -> list
     return out
 
 
+async def grants_with_due(
+    session: AsyncSession, grant_ids: Sequence[str], *, chunk: int = 500
+) -> set[str]:
+    """Which of these grants have an open action whose time has come: one statement per ``chunk``
+    grants (an index seek each), so a worker looks for every grant it holds at once."""
+    now = time.time()
+    found: set[str] = set()
+    ids = list(grant_ids)
+    for start in range(0, len(ids), chunk):
+        rows = await session.scalars(
+            select(Action.grant_id)
+            .where(
+                Action.grant_id.in_(ids[start : start + chunk]),
+                Action.state.in_(OPEN_STATES),
+                Action.next_attempt_at <= now,
+            )
+            .distinct()
+        )
+        found.update(rows)
+    return found
+
+
 async def has_open(session: AsyncSession, grant_id: str) -> bool:
     found = await session.scalar(
         select(Action.id).where(Action.grant_id == grant_id, Action.state.in_(OPEN_STATES)).limit(1)

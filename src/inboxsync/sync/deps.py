@@ -29,6 +29,9 @@ class SyncDeps:
     legacy_poll: float = 10.0  # how often INBOX is polled on a server without IDLE
     backoff_base: float = 1.0  # first retry delay after a transient failure
     action_poll: float = 10.0  # how often a worker looks for actions written by another process
+    # True under a Supervisor, which looks for the actions of every grant it runs in one query each
+    # action_poll and wakes the grants that have some; False: each grant looks for its own.
+    actions_watched: bool = False
     extra_handlers: dict[str, HandlerFactory] = field(default_factory=dict)
 
     def handlers_for(self, writer: ImapWriter) -> dict[str, Handler]:

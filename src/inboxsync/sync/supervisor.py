@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 
 from inboxsync.logging_setup import grant_context
-from inboxsync.store import grants
+from inboxsync.store import grants, outbox
 from inboxsync.store import leases as lease_repo
 from inboxsync.store.leases import FencedDatabase, Lease
 from inboxsync.sync.deps import SyncDeps
@@ -79,11 +79,13 @@ class Supervisor:
 
     async def run(self, stop: asyncio.Event) -> None:
         watchdog: asyncio.Task[None] | None = None
+        actions: asyncio.Task[None] | None = None
         try:
             with contextlib.suppress(Exception):  # a restart under the same id (``serve``) takes
                 async with self.deps.db.transaction() as session:  # its grants back at once
                     await lease_repo.release(session, self.worker_id)
             watchdog = asyncio.create_task(self._watchdog(stop), name="lease-watchdog")
+            actions = asyncio.create_task(self._watch_actions(stop), name="action-watch")
             while not stop.is_set():
                 self._wake.clear()  # a wake during the round runs the next one at once
                 try:
@@ -100,10 +102,11 @@ class Supervisor:
                 for waiter in waiters:
                     waiter.cancel()
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watchdog
+            for task in (watchdog, actions):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await self.stop_all()
 
     async def _watchdog(self, stop: asyncio.Event) -> None:
@@ -114,6 +117,25 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
             await self._expire_locally()
+
+    async def _watch_actions(self, stop: asyncio.Event) -> None:
+        """Every ``action_poll`` seconds, one query for the actions of every grant running here
+        (written by an ``inboxsync api`` process: this one's own are notified at once); the grants
+        that have some are woken. It replaces a query (and an IDLE interruption) per grant."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.deps.action_poll)
+            running = list(self.syncs)
+            if stop.is_set() or not running:
+                continue
+            try:
+                async with self.deps.db.session() as session:
+                    due = await outbox.grants_with_due(session, running)
+            except Exception:  # a database hiccup: the next look will do
+                log.exception("supervisor: could not look for actions")
+                continue
+            for grant_id in due:
+                self.notify(grant_id)
 
     async def _renew(self) -> None:
         """The heartbeat: extend every lease in one statement; stop at once what was lost."""
@@ -195,7 +217,9 @@ class Supervisor:
             if provider not in ("imap", "google"):
                 continue
             deps = dataclasses.replace(
-                self.deps, db=FencedDatabase(self.deps.db, self.held[grant_id])
+                self.deps,
+                db=FencedDatabase(self.deps.db, self.held[grant_id]),
+                actions_watched=True,
             )
             stop = asyncio.Event()
             sync: ImapGrantSync | GmailGrantSync = (

@@ -260,8 +260,9 @@ class ImapGrantSync:
         return []
 
     def _actions_check_due(self) -> bool:
-        """Actions written by another process (``inboxsync api``) are looked for now and then."""
-        if time.monotonic() < self._next_action_check:
+        """Actions written by another process (``inboxsync api``) are looked for now and then
+        (by the supervisor for all its grants at once, when there is one)."""
+        if self.deps.actions_watched or time.monotonic() < self._next_action_check:
             return False
         self._next_action_check = time.monotonic() + self.deps.action_poll
         return True
