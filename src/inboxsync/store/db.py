@@ -116,6 +116,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._engine_kwargs = kwargs
+        self._control: async_sessionmaker[AsyncSession] | None = None
         session_class = type("Session", (Session,), {})
         event.listen(session_class, "after_commit", self._after_commit)
         self.sessions = async_sessionmaker(
@@ -156,6 +158,29 @@ class Database:
                 yield session
             except SQLAlchemyError as exc:
                 await session.rollback()
+                raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+
+    @asynccontextmanager
+    async def control_transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction on two connections of their own, for a worker's lease heartbeat and claims.
+
+        A worker running a thousand grants keeps every pooled connection busy with their statements;
+        a heartbeat queued behind them came later than three quarters of a lease, so the worker
+        stopped every grant (the watchdog's rule), started them again, and never settled.
+        """
+        if self._control is None:
+            kwargs = dict(self._engine_kwargs)
+            if not self.is_sqlite:
+                kwargs.update(pool_size=2, max_overflow=0)
+            engine = create_async_engine(self.url, **kwargs)
+            if self.is_sqlite:
+                event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            self._control = async_sessionmaker(engine, expire_on_commit=False)
+        async with self._control() as session:
+            try:
+                async with session.begin():
+                    yield session
+            except SQLAlchemyError as exc:
                 raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
     @asynccontextmanager
@@ -213,4 +238,7 @@ class Database:
         if self._sqlite_reads is not None:
             reads, self._sqlite_reads = self._sqlite_reads, None
             reads.close()
+        if self._control is not None:
+            control, self._control = self._control, None
+            await control.kw["bind"].dispose()
         await self.engine.dispose()

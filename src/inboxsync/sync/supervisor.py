@@ -82,7 +82,7 @@ class Supervisor:
         actions: asyncio.Task[None] | None = None
         try:
             with contextlib.suppress(Exception):  # a restart under the same id (``serve``) takes
-                async with self.deps.db.transaction() as session:  # its grants back at once
+                async with self.deps.db.control_transaction() as session:  # its grants back at once
                     await lease_repo.release(session, self.worker_id)
             watchdog = asyncio.create_task(self._watchdog(stop), name="lease-watchdog")
             actions = asyncio.create_task(self._watch_actions(stop), name="action-watch")
@@ -140,7 +140,7 @@ class Supervisor:
     async def _renew(self) -> None:
         """The heartbeat: extend every lease in one statement; stop at once what was lost."""
         started, now = time.monotonic(), time.time()
-        async with self.deps.db.transaction() as session:
+        async with self.deps.db.control_transaction() as session:
             renewed = await lease_repo.renew(session, self.worker_id, now, self.lease_config.ttl)
         self._renewed_at = started
         for grant_id, generation in renewed.items():
@@ -152,14 +152,16 @@ class Supervisor:
         if lost:
             log.warning("lost the leases of %d grant(s): stopping them", len(lost))
             await self._stop_many(lost, drain=0.0)
-            async with self.deps.db.transaction() as session:  # the stopped grants, if still ours
+            async with (
+                self.deps.db.control_transaction() as session
+            ):  # the stopped grants, if still ours
                 await lease_repo.release(session, self.worker_id, lost)
 
     async def _round(self) -> None:
         config = self.lease_config
         await self._renew()
         self._reap()
-        async with self.deps.db.transaction() as session:
+        async with self.deps.db.control_transaction() as session:
             claimed = await lease_repo.claim(
                 session,
                 self.worker_id,
@@ -182,7 +184,7 @@ class Supervisor:
             shed = list(self.held)[-over:]
             log.info("holding %d grant(s) above the fair share: giving them back", over)
             await self._stop_many(shed, drain=config.drain)
-            async with self.deps.db.transaction() as session:
+            async with self.deps.db.control_transaction() as session:
                 await lease_repo.release(session, self.worker_id, shed)
         await self._start_held()
 
@@ -210,7 +212,7 @@ class Supervisor:
         missing = [g for g in self.held if g not in self.tasks]
         if not missing:
             return
-        async with self.deps.db.session() as session:
+        async with self.deps.db.control_transaction() as session:
             providers = {g.id: g.provider for g in await grants.all_active(session)}
         for grant_id in missing:
             provider = providers.get(grant_id)
@@ -273,7 +275,7 @@ class Supervisor:
         await self._stop_many(list(self.tasks), drain=self.lease_config.drain)
         self.held.clear()
         try:
-            async with self.deps.db.transaction() as session:
+            async with self.deps.db.control_transaction() as session:
                 await lease_repo.release(session, self.worker_id)
         except Exception:  # unreachable database: the leases expire on their own
             log.exception(
