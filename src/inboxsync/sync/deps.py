@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,6 +19,11 @@ if TYPE_CHECKING:  # imported where used: a process with no Gmail grant never lo
 
 HandlerFactory = Callable[[ImapWriter], Handler]
 
+#: Full passes running at once in one process. A pass is a burst of database statements (tens at a
+#: first sync); a thousand grants starting together queued for 30 pooled connections for longer than
+#: the pool's 30 s timeout. New mail seen in IDLE does not wait for this gate.
+PASS_CONCURRENCY = 32
+
 
 @dataclass
 class SyncDeps:
@@ -32,6 +38,10 @@ class SyncDeps:
     # True under a Supervisor, which looks for the actions of every grant it runs in one query each
     # action_poll and wakes the grants that have some; False: each grant looks for its own.
     actions_watched: bool = False
+    # Shared by every grant of the process (dataclasses.replace keeps the same object).
+    pass_gate: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(PASS_CONCURRENCY)
+    )
     extra_handlers: dict[str, HandlerFactory] = field(default_factory=dict)
 
     def handlers_for(self, writer: ImapWriter) -> dict[str, Handler]:

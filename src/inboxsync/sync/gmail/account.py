@@ -161,10 +161,11 @@ class GmailGrantSync:
         try:
             while not stop.is_set():
                 try:
-                    await self._set_state("running")
                     wake.clear()
-                    await self.one_pass(ctx)
-                    await self._set_state("idle", passed=True)
+                    async with self.deps.pass_gate:
+                        await self._set_state("running")
+                        await self.one_pass(ctx)
+                        await self._set_state("idle", passed=True)
                     SYNC_PASSES.labels("google").inc()
                     failures = 0
                     delay = self.poll_interval

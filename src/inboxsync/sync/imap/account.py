@@ -179,13 +179,26 @@ class ImapGrantSync:
     async def _session(self, stop: asyncio.Event) -> None:
         _, account, ctx = await self._load()
         async with await open_client(account) as client:
-            # "running" once connected: during an outage the state stays "error" between attempts.
-            await self._set_state("running")
+            # Each full pass waits for the process's pass gate (SyncDeps.pass_gate): a thousand
+            # grants starting together take turns instead of starving the connection pool.
+            async with self.deps.pass_gate:
+                # "running" once connected: during an outage the state stays "error" between
+                # attempts.
+                await self._set_state("running")
+                folders = await self._gated_pass(client, ctx)
             while not stop.is_set():
-                _, folders = await self._full_pass(client, ctx)
-                await self._set_state("idle", passed=True)
                 inbox = next((f for f in folders if f.role == "inbox"), None)
                 await self._wait_for_mail(client, ctx, inbox, stop)
+                if stop.is_set():
+                    break
+                async with self.deps.pass_gate:
+                    folders = await self._gated_pass(client, ctx)
+
+    async def _gated_pass(self, client: ImapClient, ctx: SyncContext) -> list[Folder]:
+        """A full pass, the caller holding the pass gate."""
+        _, folders = await self._full_pass(client, ctx)
+        await self._set_state("idle", passed=True)
+        return folders
 
     async def _wait_for_mail(
         self, client: ImapClient, ctx: SyncContext, inbox: Folder | None, stop: asyncio.Event
