@@ -248,7 +248,7 @@ class Bench:
             )
 
     def worker(self, name: str) -> Worker:
-        return start_worker(name, self.url, self.data, self.args.lease)
+        return start_worker(name, self.url, self.data, self.args.lease, pool_size=10)  # default
 
     async def single(self, n: int, baseline: int) -> dict[str, float]:
         await self.forget_states()

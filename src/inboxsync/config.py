@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         "before the worker takes it over (the request's process died).",
     )
     smtp_timeout: float = Field(default=60.0, gt=0, description="Seconds per SMTP command.")
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections a process keeps (and twice as many more at peaks, plus "
+        "two for a worker's leases): size max_connections for every process of the fleet.",
+    )
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = Field(
         default="text", description="``json``: one JSON object a line, with grant_id/request_id."

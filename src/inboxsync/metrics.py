@@ -78,6 +78,20 @@ IMAP_CONNECTIONS = Gauge(
     "IMAP connections this process holds open now.",
     multiprocess_mode="livesum",
 )
+LEASES_HELD = Gauge(
+    "inboxsync_leases_held",
+    "Grants whose lease this worker process holds (and syncs) now.",
+)
+LEASES_CLAIMED = Counter(
+    "inboxsync_leases_claimed",
+    "Leases this process claimed: a free grant, or one whose lease had expired (a takeover).",
+)
+LEASES_LOST = Counter(
+    "inboxsync_leases_lost",
+    "Grants this process stopped without giving their lease back, by reason: taken (another "
+    "worker holds it now) or unrenewed (no renewal for 3/4 of a lease: database unreachable).",
+    ["reason"],
+)
 WEBHOOK_DELIVERIES = Counter(
     "inboxsync_webhook_deliveries",
     "Webhook notifications sent, by result (delivered, failed).",
@@ -166,6 +180,8 @@ class FleetStats:
     changes_newest_id: int = (
         0  # the newest change id (NATS lag: this minus inboxsync_nats_position)
     )
+    leases: dict[str, int] = field(default_factory=dict)  # held / expired / free -> grants
+    leases_by_worker: dict[str, int] = field(default_factory=dict)  # worker id -> live leases
     database_up: bool = True
 
 
@@ -196,6 +212,17 @@ def fleet_text(s: FleetStats) -> str:
         f'inboxsync_grant_sync_lag_seconds{{grant_id="{_esc(grant_id)}"}} {seconds!r}\n'
         for grant_id, seconds in sorted(s.lag.items())
     )
+    _family(
+        out,
+        "inboxsync_leases",
+        "Grant leases by state: held (a live lease), expired (a worker died or was cut off and "
+        "nobody has taken the grant over yet: nobody syncs it), free (never claimed or given back).",
+    )
+    for state, count in sorted(s.leases.items()):
+        out.append(f'inboxsync_leases{{state="{_esc(state)}"}} {float(count)}\n')
+    _family(out, "inboxsync_leases_by_worker", "Live leases held by each worker id.")
+    for worker, count in sorted(s.leases_by_worker.items()):
+        out.append(f'inboxsync_leases_by_worker{{worker="{_esc(worker)}"}} {float(count)}\n')
     _family(out, "inboxsync_actions", "Write-back actions (the outbox to providers) by state.")
     for state, count in sorted(s.actions.items()):
         out.append(f'inboxsync_actions{{state="{_esc(state)}"}} {float(count)}\n')
@@ -313,7 +340,14 @@ async def serve_metrics(
         lifespan="off",
     )
     server = _server(config)
-    task = asyncio.create_task(server.serve(), name="metrics-http")
+
+    async def serve() -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits when it cannot bind: the process's work goes on
+            log.error("could not serve /metrics on %s:%d (port in use?)", host, port)
+
+    task = asyncio.create_task(serve(), name="metrics-http")
     try:
         await stop.wait()
     finally:

@@ -40,7 +40,9 @@ def test_values_as_the_sdk_sends_them() -> None:
         ("from=" + ",".join(f"u{i}@x.org" for i in range(26)), q.FROM, "at most 25"),
     ],
 )
-def test_bad_values_are_400_with_the_parameter_named(text: str, param: object, message: str) -> None:
+def test_bad_values_are_400_with_the_parameter_named(
+    text: str, param: object, message: str
+) -> None:
     with pytest.raises(InvalidRequest, match=message.replace("(", r"\(")):
         param.read(params(text))  # type: ignore[attr-defined]
 

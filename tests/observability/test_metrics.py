@@ -12,10 +12,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from inboxsync.api.app import create_app
+from inboxsync.metrics import fleet_text
 from inboxsync.runtime import Runtime
 from inboxsync.store import actions, deliveries, grants, webhooks
 from inboxsync.store.db import Database
-from inboxsync.store.models import WebhookDelivery
+from inboxsync.store.models import GrantLease, WebhookDelivery
 from inboxsync.store.stats import fleet_stats
 from inboxsync.sync.imap.account import ImapGrantSync
 from tests.support.dovecot import Dovecot
@@ -184,6 +185,37 @@ async def test_fleet_gauges_from_the_database(database: Database) -> None:
     assert (await fleet_stats(database)).changes_undispatched == 2
 
 
+async def test_lease_gauges_from_the_database(database: Database) -> None:
+    """Held, expired (a dead worker's, not taken over yet) and free leases, and who holds them."""
+    async with database.transaction() as session:
+        ids = []
+        for n in range(4):
+            grant = await grants.create(
+                session,
+                provider="imap",
+                email=f"u{n}@example.com",
+                settings={},
+                sealed_credentials=b"x",
+                api_key_id=None,
+            )
+            ids.append(grant.id)
+        now = time.time()
+        session.add_all(
+            [
+                GrantLease(grant_id=ids[0], owner="w1", expires_at=now + 30, generation=1),
+                GrantLease(grant_id=ids[1], owner="w1", expires_at=now + 30, generation=1),
+                GrantLease(grant_id=ids[2], owner="w2", expires_at=now - 5, generation=3),
+                GrantLease(grant_id=ids[3], owner=None, expires_at=0, generation=2),
+            ]
+        )
+    stats = await fleet_stats(database)
+    assert stats.leases == {"held": 2, "expired": 1, "free": 1}
+    assert stats.leases_by_worker == {"w1": 2}
+    text = fleet_text(stats)
+    assert 'inboxsync_leases{state="expired"} 1.0' in text
+    assert 'inboxsync_leases_by_worker{worker="w1"} 2.0' in text
+
+
 async def test_serve_metrics_on_its_own_port(runtime: Runtime) -> None:
     """What ``inboxsync worker --metrics-port`` (and ``events nats --metrics-port``) run."""
     from functools import partial
@@ -240,3 +272,26 @@ def test_fleet_text_parses_back() -> None:
     assert value(samples, "inboxsync_changes_undispatched") == 9
     down = parse(fleet_text(FleetStats(database_up=False)))
     assert down == {("inboxsync_database_up", ()): 0.0}
+
+
+async def test_a_metrics_port_in_use_leaves_the_process_running(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """uvicorn exits when it cannot bind; a worker's sync must go on without its ``/metrics``."""
+    import socket
+
+    from inboxsync.metrics import serve_metrics
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve_metrics("127.0.0.1", port, stop))
+        for _ in range(100):
+            if "could not serve /metrics" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+        assert "could not serve /metrics" in caplog.text
+        stop.set()
+        await asyncio.wait_for(task, 10)

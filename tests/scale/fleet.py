@@ -16,12 +16,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from inboxsync.config import Settings
 from inboxsync.runtime import Runtime
 from inboxsync.store import grants
 from tests.support.dovecot import Dovecot
+from tests.support.imap_admin import ImapAdmin
 from tests.support.ports import free_port
 
 PASSWORD = "secret"
@@ -36,11 +39,24 @@ def mail(tag: str) -> bytes:
     ).encode()
 
 
+# An imap process per connection (Dovecot's default): room for a worker's and an appender's
+# connection per user at 300 users. Dovecot pushes new mail to IDLE through an inotify instance per
+# process; past the kernel's per-user limit (128 by default) it looks every
+# mailbox_idle_check_interval (30 s by default) instead.
+MANY_USERS_CONFIG = """\
+default_process_limit = 1000
+default_client_limit = 3000
+mailbox_idle_check_interval = 1 secs
+"""
+
+
 @contextlib.contextmanager
 def many_users(count: int, seed: int) -> Iterator[Dovecot]:
     """One Dovecot with users ``u0`` … (users added before the start: no wait per user), each with
     ``seed`` messages in INBOX."""
-    server = Dovecot(user="u0", password=PASSWORD, max_connections_per_user=20)
+    server = Dovecot(
+        user="u0", password=PASSWORD, max_connections_per_user=20, extra_config=MANY_USERS_CONFIG
+    )
     try:
         for n in range(1, count):
             server.add_user(f"u{n}", PASSWORD)
@@ -85,29 +101,61 @@ class Worker:
     name: str
     proc: subprocess.Popen[bytes]
     log: Path
+    metrics_port: int
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """This worker's ``/metrics`` (``--metrics-port``), parsed: (name, labels) -> value.
+        A worker just started may not listen yet: refused connections are retried for 20 s."""
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+                text = httpx.get(url, timeout=10).text
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
-def start_worker(name: str, url: str, data_dir: Path, lease: float) -> Worker:
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of :meth:`metrics` (0 when absent)."""
+        return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def start_worker(name: str, url: str, data_dir: Path, lease: float, pool_size: int = 5) -> Worker:
+    """An ``inboxsync worker`` process. Its database pool is smaller than the default (up to 3×5
+    connections and 2 for leases): three of them beside the rest of the suite stay under
+    PostgreSQL's 100 connections."""
     log = data_dir.parent / f"{name}.log"
+    port = free_port()
     env = {
         **os.environ,
         "INBOXSYNC_DATABASE_URL": url,
         "INBOXSYNC_DATA_DIR": str(data_dir),
         "INBOXSYNC_LEASE_SECONDS": str(lease),
         "INBOXSYNC_DURABLE_WRITES": "false",
+        "INBOXSYNC_DB_POOL_SIZE": str(pool_size),
         "INBOXSYNC_LOG_LEVEL": "INFO",
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "inboxsync.cli", "worker", "--worker-id", name],
+            [
+                *(sys.executable, "-m", "inboxsync.cli", "worker", "--worker-id", name),
+                *("--metrics-port", str(port)),
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    return Worker(name, proc, log)
+    return Worker(name, proc, log, port)
 
 
 def stop_worker(worker: Worker, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
@@ -160,15 +208,24 @@ class Appender:
         self._thread.start()
 
     def _run(self) -> None:
-        admins = {user: self.server.admin(user, PASSWORD) for user in self.users}
+        # A connection per user, opened when the user's turn first comes and kept (300 logins in
+        # one burst beside the workers' own timed out on a loaded machine); a refused or timed-out
+        # login is tried again on the user's next turn, so no message is counted that was not sent.
+        admins: dict[str, ImapAdmin] = {}
         try:
             n = 0
             while not self._stop.is_set():
                 user = self.users[n % len(self.users)]
-                tag = f"live-{user}-{n}"
-                admins[user].append("INBOX", mail(tag))
-                self.sent.setdefault(user, []).append(f"<{tag}@fleet.test>")
                 n += 1
+                try:
+                    admin = admins.get(user) or self.server.admin(user, PASSWORD)
+                except OSError:
+                    time.sleep(self.pause)
+                    continue
+                admins[user] = admin
+                tag = f"live-{user}-{n}"
+                admin.append("INBOX", mail(tag))
+                self.sent.setdefault(user, []).append(f"<{tag}@fleet.test>")
                 time.sleep(self.pause)
         finally:
             for admin in admins.values():

@@ -15,6 +15,7 @@ import pytest
 
 from inboxsync.runtime import Runtime
 from inboxsync.store.migrate import upgrade
+from inboxsync.store.stats import fleet_stats
 from tests.scale.fleet import (
     Appender,
     Proxy,
@@ -67,14 +68,15 @@ async def test_three_workers_share_take_over_and_lose_nothing(
     pg: tuple[str, Runtime], tmp_path: Path
 ) -> None:
     url, runtime = pg
-    accounts, seed = 30, 3
+    accounts, seed = 300, 3  # the issue's fleet: 300 accounts, three workers
+    share = -(-accounts // 3) + 1  # the fair share plus the slack of one
     with many_users(accounts, seed) as server:
         users = await add_grants(runtime, server, accounts)
         names = ["w0", "w1", "w2"]
         workers = {n: start_worker(n, url, tmp_path / "data", LEASE) for n in names}
         samples: list[tuple[str, float, dict[str, tuple[str | None, float, int]]]] = []
         phase = "start"  # start -> shared -> takeover -> after
-        appender = Appender(server, sorted(users.values()))
+        appender = Appender(server, sorted(users.values()), pause=0.02)
 
         async def sample() -> dict[str, tuple[str | None, float, int]]:
             at = time.time()
@@ -93,9 +95,9 @@ async def test_three_workers_share_take_over_and_lose_nothing(
             async def balanced() -> bool:
                 table = await sample()
                 counts = collections.Counter(owner for owner, _, _ in table.values())
-                return len(table) == accounts and all(1 <= counts[n] <= 11 for n in names)
+                return len(table) == accounts and all(1 <= counts[n] <= share for n in names)
 
-            await until("three workers sharing the grants", balanced)
+            await until("three workers sharing the grants", balanced, limit=240)
             phase = "shared"
             appender.start()
 
@@ -103,12 +105,13 @@ async def test_three_workers_share_take_over_and_lose_nothing(
                 mail = await inbox_mail(runtime)
                 return len(mail) == accounts and all(len(v) >= seed for v in mail.values())
 
-            await until("the first sync of every grant", all_seeded)
+            await until("the first sync of every grant", all_seeded, limit=240)
             before = await sample()
             victim = {g for g, (owner, _, _) in before.items() if owner == "w0"}
             phase = "takeover"
             stop_worker(workers["w0"], signal.SIGKILL)
             killed_at = time.monotonic()
+            sent_at_kill = {u: len(v) for u, v in appender.sent.items()}
 
             async def taken_over() -> bool:
                 table = await sample()
@@ -116,10 +119,17 @@ async def test_three_workers_share_take_over_and_lose_nothing(
                     table[g][0] in ("w1", "w2") and table[g][2] == before[g][2] + 1 for g in victim
                 )
 
-            await until("the survivors taking over w0's grants", taken_over)
+            await until("the survivors taking over w0's grants", taken_over, limit=90)
             takeover = time.monotonic() - killed_at
             phase = "after"
-            await asyncio.sleep(2)  # mail keeps arriving on the taken-over accounts
+
+            async def mail_after_takeover() -> bool:  # on every taken-over account
+                return all(
+                    len(appender.sent.get(users[g], [])) > sent_at_kill.get(users[g], 0)
+                    for g in victim
+                )
+
+            await until("mail on every taken-over account", mail_after_takeover, limit=240)
             appender.stop()
             expected = {
                 g: {f"<seed-{users[g][1:]}-{i}@fleet.test>" for i in range(seed)}
@@ -131,9 +141,17 @@ async def test_three_workers_share_take_over_and_lose_nothing(
                 mail = await inbox_mail(runtime)
                 return all(set(mail.get(g, [])) == expected[g] for g in users)
 
-            await until("every appended message", everything_synced)
+            await until("every appended message", everything_synced, limit=240)
             no_duplicates(await inbox_mail(runtime))
-            assert all(appender.sent.get(users[g]) for g in victim)  # mail arrived after the kill
+            # The metrics say the same: the survivors hold every lease, having claimed their own
+            # and w0's; the fleet gauges count no expired lease and no other owner.
+            held = [workers[n].metric("inboxsync_leases_held") for n in ("w1", "w2")]
+            claimed = [workers[n].metric("inboxsync_leases_claimed_total") for n in ("w1", "w2")]
+            fleet = await fleet_stats(runtime.db)
+            assert sum(held) == accounts, held
+            assert sum(claimed) >= accounts, claimed
+            assert fleet.leases == {"held": accounts, "expired": 0, "free": 0}, fleet.leases
+            assert set(fleet.leases_by_worker) == {"w1", "w2"}, fleet.leases_by_worker
             sampling.cancel()
             codes = [stop_worker(workers[n]) for n in ("w1", "w2")]
             released = await lease_table(runtime)
@@ -204,6 +222,12 @@ async def test_a_worker_cut_off_from_the_database_stops_writing(
                 return "stopping every grant" in cut_off.output()
 
             await until("the cut-off worker stopping its grants", stopped_locally)
+
+            async def counted_as_lost() -> bool:  # its own /metrics, served without the database
+                lost = cut_off.metric("inboxsync_leases_lost_total", reason="unrenewed")
+                return lost == accounts and cut_off.metric("inboxsync_leases_held") == 0
+
+            await until("the cut-off worker's metrics counting the lost leases", counted_as_lost)
             other = start_worker("other", url, tmp_path / "data", LEASE)
             await until("the other worker taking over", lambda: held_by("other"))
             assert all(
@@ -217,6 +241,9 @@ async def test_a_worker_cut_off_from_the_database_stops_writing(
             await asyncio.sleep(3 * LEASE)  # it renews nothing and claims nothing held
             assert await held_by("other")
             assert cut_off.proc.poll() is None  # alive, just not writing
+            assert cut_off.metric("inboxsync_leases_held") == 0
+            assert other.metric("inboxsync_leases_held") == accounts
+            assert (await fleet_stats(runtime.db)).leases_by_worker == {"other": accounts}
         finally:
             await proxy.cut()
             stop_worker(cut_off, signal.SIGKILL)
@@ -272,6 +299,15 @@ async def test_rolling_restart_with_mail_arriving_loses_nothing(
             await until("every appended message", everything_synced)
             no_duplicates(await inbox_mail(runtime))
             assert sum(len(v) for v in appender.sent.values()) > accounts
+
+            async def gauges_agree() -> bool:  # settled once n1 holds its fair share
+                by_worker = (await fleet_stats(runtime.db)).leases_by_worker
+                held = sum(w.metric("inboxsync_leases_held") for w in workers)
+                return (
+                    set(by_worker) <= {"n0", "n1"} and sum(by_worker.values()) == held == accounts
+                )
+
+            await until("the lease gauges counting every grant", gauges_agree)
         finally:
             appender.stop()
             for worker in everyone:

@@ -89,10 +89,27 @@ class _SqliteReads:
         self.engine.dispose()
 
 
+def _driver_errors() -> tuple[type[Exception], ...]:
+    """The drivers' own errors that SQLAlchemy lets through unwrapped (asyncpg refusing a new
+    connection with "too many clients" reached the sync as a crash, not as a StorageError)."""
+    found: list[type[Exception]] = []
+    try:
+        import asyncpg  # type: ignore[import-untyped]
+
+        found += [asyncpg.PostgresError, asyncpg.InterfaceError]
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        pass
+    return tuple(found)
+
+
+#: What a statement may raise when the database fails: surfaced as :class:`StorageError`.
+DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *_driver_errors())
+
+
 class Database:
     """An async engine plus sessions; ``is_sqlite`` tells the repositories which dialect they face."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {
@@ -104,7 +121,7 @@ class Database:
             # No pool_pre_ping: on asyncpg it costs three round trips (BEGIN, ";", ROLLBACK) per
             # checkout, more than an API read itself. A connection that died with the server fails
             # one statement (StorageError: 503 with Retry-After) and the pool drops it.
-            kwargs.update(pool_size=10, max_overflow=20)
+            kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size)
             if url.startswith("postgresql+asyncpg"):
                 # Every query here reads or writes a page of rows: starting parallel workers costs
                 # more (~5 ms) than it saves, and takes cores the other connections need. A text
@@ -156,7 +173,7 @@ class Database:
         async with self.sessions() as session:
             try:
                 yield session
-            except SQLAlchemyError as exc:
+            except DB_ERRORS as exc:
                 await session.rollback()
                 raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
@@ -180,7 +197,7 @@ class Database:
             try:
                 async with session.begin():
                     yield session
-            except SQLAlchemyError as exc:
+            except DB_ERRORS as exc:
                 raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
     @asynccontextmanager
@@ -220,7 +237,7 @@ class Database:
                 if not self.is_sqlite:
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return (await conn.execute(statement)).all()
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
     async def ping(self) -> bool:

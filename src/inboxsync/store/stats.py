@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from inboxsync.metrics import FleetStats
 from inboxsync.store import deliveries
 from inboxsync.store.db import Database
-from inboxsync.store.models import Action, Change, Grant, WebhookDelivery
+from inboxsync.store.models import Action, Change, Grant, GrantLease, WebhookDelivery
 from inboxsync.store.outbox import OPEN_STATES
 
 
@@ -38,6 +38,17 @@ async def fleet_stats(db: Database) -> FleetStats:
             stats.grants[key] = stats.grants.get(key, 0) + 1
             if status == "valid" and sync_state != "stopped":
                 stats.lag[grant_id] = max(0.0, now - float(last_sync or created or now))
+        # One row per grant, like the grants query above: counted here, not grouped in SQL.
+        leases = await session.execute(select(GrantLease.owner, GrantLease.expires_at))
+        stats.leases = {"held": 0, "expired": 0, "free": 0}
+        for owner, expires_at in leases.tuples():
+            if owner is None:
+                stats.leases["free"] += 1
+            elif expires_at <= now:
+                stats.leases["expired"] += 1
+            else:
+                stats.leases["held"] += 1
+                stats.leases_by_worker[owner] = stats.leases_by_worker.get(owner, 0) + 1
         open_actions = await session.execute(
             select(Action.state, func.count(), func.min(Action.created_at))
             .where(Action.state.in_([*OPEN_STATES, "failed"]))

@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 
 from inboxsync.logging_setup import grant_context
+from inboxsync.metrics import LEASES_CLAIMED, LEASES_HELD, LEASES_LOST
 from inboxsync.store import grants, outbox
 from inboxsync.store import leases as lease_repo
 from inboxsync.store.leases import FencedDatabase, Lease
@@ -151,6 +152,7 @@ class Supervisor:
         lost = [g for g, lease in self.held.items() if renewed.get(g) != lease.generation]
         if lost:
             log.warning("lost the leases of %d grant(s): stopping them", len(lost))
+            LEASES_LOST.labels("taken").inc(len(lost))
             await self._stop_many(lost, drain=0.0)
             async with (
                 self.deps.db.control_transaction() as session
@@ -178,6 +180,7 @@ class Supervisor:
                 self._next_forget = time.monotonic() + 10 * config.ttl
         for lease in claimed:
             self.held[lease.grant_id] = lease
+        LEASES_CLAIMED.inc(len(claimed))
         if len(claimed) == config.claim_batch:
             self._wake.set()  # more may be free: claim again without waiting a round
         if over:  # a worker joined: give back the newest grants this one started
@@ -187,6 +190,7 @@ class Supervisor:
             async with self.deps.db.control_transaction() as session:
                 await lease_repo.release(session, self.worker_id, shed)
         await self._start_held()
+        LEASES_HELD.set(len(self.held))
 
     async def _expire_locally(self) -> None:
         """No renewal for most of a lease (database unreachable): another worker may take these
@@ -198,7 +202,9 @@ class Supervisor:
                 "leases not renewed for %.1f s: stopping every grant",
                 time.monotonic() - self._renewed_at,
             )
+            LEASES_LOST.labels("unrenewed").inc(len(self.held))
             await self._stop_many(list(self.held), drain=0.0)
+            LEASES_HELD.set(len(self.held))
 
     def _reap(self) -> None:
         for grant_id, (task, _) in list(self.tasks.items()):
@@ -274,6 +280,7 @@ class Supervisor:
         """Drain every grant, then give every lease back so other workers take over at once."""
         await self._stop_many(list(self.tasks), drain=self.lease_config.drain)
         self.held.clear()
+        LEASES_HELD.set(0)
         try:
             async with self.deps.db.control_transaction() as session:
                 await lease_repo.release(session, self.worker_id)
