@@ -17,12 +17,14 @@ from inboxsync.sync.parsing import Parser
 from inboxsync.sync.supervisor import LeaseConfig, Supervisor
 
 
-async def test_claims_every_grant_in_batches_and_releases_on_stop(tmp_path: Path) -> None:
+async def refusing_grants(tmp_path: Path, count: int) -> tuple[Runtime, list[str]]:
+    """A SQLite runtime with ``count`` IMAP grants whose server port refuses connections."""
     runtime = Runtime.from_settings(Settings(data_dir=tmp_path / "data", durable_writes=False))
     await upgrade(runtime.db)
+    ids = []
     async with runtime.db.transaction() as session:
-        for n in range(5):
-            await grants.create(
+        for n in range(count):
+            grant = await grants.create(
                 session,
                 provider="imap",
                 email=f"u{n}@example.com",
@@ -30,13 +32,25 @@ async def test_claims_every_grant_in_batches_and_releases_on_stop(tmp_path: Path
                 sealed_credentials=runtime.sealer.seal({"imap_password": "x"}),
                 api_key_id=None,
             )
-    deps = SyncDeps(
+            ids.append(grant.id)
+    return runtime, ids
+
+
+def deps_for(runtime: Runtime, *, action_poll: float = 10.0) -> SyncDeps:
+    """One parse worker; a long backoff: the port refuses, each grant waits in its backoff."""
+    return SyncDeps(
         db=runtime.db,
         blobs=runtime.blobs,
         sealer=runtime.sealer,
         parser=Parser(workers=1),
-        backoff_base=30.0,  # the port refuses: each grant waits in its backoff
+        backoff_base=30.0,
+        action_poll=action_poll,
     )
+
+
+async def test_claims_every_grant_in_batches_and_releases_on_stop(tmp_path: Path) -> None:
+    runtime, _ = await refusing_grants(tmp_path, 5)
+    deps = deps_for(runtime)
     # One round a minute: only the batches' own wake-ups can claim five grants two at a time.
     supervisor = Supervisor(
         deps, refresh=60.0, leases=LeaseConfig(ttl=30.0, claim_batch=2), worker_id="serve"
@@ -68,20 +82,8 @@ async def test_claims_every_grant_in_batches_and_releases_on_stop(tmp_path: Path
 async def test_one_query_finds_due_actions_and_wakes_only_their_grants(tmp_path: Path) -> None:
     """Actions written by another process (``inboxsync api``): the supervisor looks for those of all
     its grants at once each ``action_poll`` and wakes the grants that have one due."""
-    runtime = Runtime.from_settings(Settings(data_dir=tmp_path / "data", durable_writes=False))
-    await upgrade(runtime.db)
-    ids = []
+    runtime, ids = await refusing_grants(tmp_path, 3)
     async with runtime.db.transaction() as session:
-        for n in range(3):
-            grant = await grants.create(
-                session,
-                provider="imap",
-                email=f"u{n}@example.com",
-                settings={"imap_host": "127.0.0.1", "imap_port": 9, "imap_security": "none"},
-                sealed_credentials=runtime.sealer.seal({"imap_password": "x"}),
-                api_key_id=None,
-            )
-            ids.append(grant.id)
         now = time.time()
         session.add_all(
             [
@@ -100,14 +102,7 @@ async def test_one_query_finds_due_actions_and_wakes_only_their_grants(tmp_path:
         )
     async with runtime.db.session() as session:
         assert await outbox.grants_with_due(session, ids, chunk=2) == {ids[0]}
-    deps = SyncDeps(
-        db=runtime.db,
-        blobs=runtime.blobs,
-        sealer=runtime.sealer,
-        parser=Parser(workers=1),
-        backoff_base=30.0,  # the port refuses: each grant waits in its backoff
-        action_poll=0.2,
-    )
+    deps = deps_for(runtime, action_poll=0.2)
     supervisor = Supervisor(deps, refresh=60.0, worker_id="serve")
     stop = asyncio.Event()
     task = asyncio.create_task(supervisor.run(stop))

@@ -47,29 +47,13 @@ FIELDS = Choice(
     choices=("standard", "include_headers", "raw_mime", "include_tracking_options"),
 )
 SORT = Choice("sort", "With a search: newest (default) or relevance", choices=search.SORTS)
-MESSAGE_FILTERS = (
-    q.SUBJECT,
-    q.ANY_EMAIL,
-    q.FROM,
-    q.TO,
-    q.CC,
-    q.BCC,
-    q.IN,
-    q.UNREAD,
-    q.STARRED,
-    q.THREAD_ID,
-    q.RECEIVED_BEFORE,
-    q.RECEIVED_AFTER,
-    q.HAS_ATTACHMENT,
-)
+MESSAGE_FILTERS = (*q.LIST_FILTERS, q.RECEIVED_BEFORE, q.RECEIVED_AFTER)
 
 
-async def message_filter(
-    db: Database, grant_id: str, query: QueryParams
-) -> queries.MessageFilter | None:
-    """The list filters (:data:`MESSAGE_FILTERS`); None when ``in`` names no folder of the grant
-    (an empty list)."""
-    flt = queries.MessageFilter(
+def filter_of(query: QueryParams, *, received: bool = True) -> queries.MessageFilter:
+    """The message-level filters of a list route, ``in`` aside (thread lists have their own date
+    filters instead of ``received_*``: ``received=False``)."""
+    return queries.MessageFilter(
         subject=q.SUBJECT.read(query),
         any_email=q.ANY_EMAIL.read(query),
         from_=q.FROM.read(query),
@@ -79,17 +63,29 @@ async def message_filter(
         unread=q.UNREAD.read(query),
         starred=q.STARRED.read(query),
         thread_id=q.THREAD_ID.read(query),
-        received_before=q.RECEIVED_BEFORE.read(query),
-        received_after=q.RECEIVED_AFTER.read(query),
+        received_before=q.RECEIVED_BEFORE.read(query) if received else None,
+        received_after=q.RECEIVED_AFTER.read(query) if received else None,
         has_attachment=q.HAS_ATTACHMENT.read(query),
     )
+
+
+async def in_folder(
+    db: Database, grant_id: str, query: QueryParams, flt: queries.MessageFilter
+) -> queries.MessageFilter | None:
+    """``flt`` narrowed to the folder ``in`` names (id, role or name); None when it names no
+    folder of the grant (an empty list)."""
     folder = q.IN.read(query)
-    if folder:
-        folder_id = await queries.resolve_folder(db, grant_id, folder)
-        if folder_id is None:
-            return None
-        flt = replace(flt, folder_id=folder_id)
-    return flt
+    if not folder:
+        return flt
+    folder_id = await queries.resolve_folder(db, grant_id, folder)
+    return None if folder_id is None else replace(flt, folder_id=folder_id)
+
+
+async def message_filter(
+    db: Database, grant_id: str, query: QueryParams
+) -> queries.MessageFilter | None:
+    """The list filters (:data:`MESSAGE_FILTERS`); None when ``in`` names no folder of the grant."""
+    return await in_folder(db, grant_id, query, filter_of(query))
 
 
 async def _raw(runtime: Runtime, sha256: str) -> bytes:

@@ -7,7 +7,6 @@ folder ids and its latest message are loaded for a whole page at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,7 +16,7 @@ from starlette.datastructures import QueryParams
 from inboxsync.api.deps import RuntimeDep, SessionDep
 from inboxsync.api.pagination import check_limit, decode_cursor, encode_cursor
 from inboxsync.api.paths import path_id
-from inboxsync.api.routes.messages import expand
+from inboxsync.api.routes.messages import expand, filter_of, in_folder
 from inboxsync.api.views import query as q
 from inboxsync.api.views import responses, schemas
 from inboxsync.api.views.params import (
@@ -42,46 +41,16 @@ router = APIRouter(tags=["threads"], responses=schemas.errors_doc(400, 401, 404)
 LATEST_BEFORE = q.Integer("latest_message_before", "Unix seconds")
 LATEST_AFTER = q.Integer("latest_message_after", "Unix seconds")
 EARLIEST = q.Integer("earliest_message_date", "Unix seconds")
-THREAD_FILTERS = (
-    q.SUBJECT,
-    q.ANY_EMAIL,
-    q.FROM,
-    q.TO,
-    q.CC,
-    q.BCC,
-    q.IN,
-    q.UNREAD,
-    q.STARRED,
-    q.THREAD_ID,
-    q.HAS_ATTACHMENT,
-    LATEST_BEFORE,
-    LATEST_AFTER,
-    EARLIEST,
-)
+THREAD_FILTERS = (*q.LIST_FILTERS, LATEST_BEFORE, LATEST_AFTER, EARLIEST)
 
 
 async def thread_filter(
     db: Database, grant_id: str, query: QueryParams
 ) -> listing.ThreadFilter | None:
     """The list filters (:data:`THREAD_FILTERS`); None when ``in`` names no folder of the grant."""
-    messages = queries.MessageFilter(
-        subject=q.SUBJECT.read(query),
-        any_email=q.ANY_EMAIL.read(query),
-        from_=q.FROM.read(query),
-        to=q.TO.read(query),
-        cc=q.CC.read(query),
-        bcc=q.BCC.read(query),
-        unread=q.UNREAD.read(query),
-        starred=q.STARRED.read(query),
-        thread_id=q.THREAD_ID.read(query),
-        has_attachment=q.HAS_ATTACHMENT.read(query),
-    )
-    folder = q.IN.read(query)
-    if folder:
-        folder_id = await queries.resolve_folder(db, grant_id, folder)
-        if folder_id is None:
-            return None
-        messages = replace(messages, folder_id=folder_id)
+    messages = await in_folder(db, grant_id, query, filter_of(query, received=False))
+    if messages is None:
+        return None
     return listing.ThreadFilter(
         messages=messages,
         latest_before=LATEST_BEFORE.read(query),

@@ -178,3 +178,18 @@ THREAD_ID = Text("thread_id", max_length=255)
 HAS_ATTACHMENT = Flag("has_attachment")
 RECEIVED_BEFORE = Integer("received_before", "Unix seconds")
 RECEIVED_AFTER = Integer("received_after", "Unix seconds")
+
+#: The filters that message, draft and thread lists share (each adds its own date filters).
+LIST_FILTERS = (
+    SUBJECT,
+    ANY_EMAIL,
+    FROM,
+    TO,
+    CC,
+    BCC,
+    IN,
+    UNREAD,
+    STARRED,
+    THREAD_ID,
+    HAS_ATTACHMENT,
+)
