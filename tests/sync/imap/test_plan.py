@@ -97,3 +97,42 @@ def test_deleted_flag_counts_as_gone() -> None:
     assert diff.gone_uids == [1, 3] and diff.new_uids == []
     changes = diff_changes(LOCAL, {3: (["\\Deleted"], 30), 8: (["\\Deleted"], 31)})
     assert changes.gone_uids == [3] and changes.new_uids == [] and changes.flag_updates == []
+
+
+def test_a_list_that_changes_nothing_needs_no_write_transaction() -> None:
+    """The usual full pass: the server's LIST matches the stored folders field for field, so the
+    folder list is returned as stored (no transaction, no lease check); any difference is written."""
+    from inboxsync.store.models import Folder
+    from inboxsync.sync.imap.folder_list import _as_stored
+    from inboxsync.sync.imap.roles import assign_roles
+
+    remote = [
+        RemoteFolder("INBOX", "/", ()),
+        RemoteFolder("INBOX/Receipts", "/", ("\\HasNoChildren",)),
+    ]
+    stored = [
+        Folder(id="f1", path="INBOX", name="INBOX", delimiter="/", role="inbox", attributes=[]),
+        Folder(
+            id="f2",
+            path="INBOX/Receipts",
+            name="Receipts",
+            delimiter="/",
+            role=None,
+            attributes=["\\HasNoChildren"],
+            parent_id="f1",
+        ),
+    ]
+    for folder in stored[:1]:
+        folder.parent_id = None
+    plan = plan_folders(remote, [LocalFolder(f.id, f.path, None) for f in stored])
+    roles = assign_roles((r.path, r.delimiter, r.attributes) for r in remote)
+    assert plan.unchanged
+    assert _as_stored(stored, remote, plan.keep, roles) == {
+        "INBOX": stored[0],
+        "INBOX/Receipts": stored[1],
+    }
+    stored[1].attributes = []  # the server now says \HasNoChildren: written
+    assert _as_stored(stored, remote, plan.keep, roles) is None
+    stored[1].attributes = ["\\HasNoChildren"]
+    stored[1].parent_id = None  # hierarchy out of step: written
+    assert _as_stored(stored, remote, plan.keep, roles) is None

@@ -53,6 +53,9 @@ async def sync_folder_list(client: ImapClient, ctx: SyncContext) -> list[Folder]
         raise ProtocolError(f"LIST returned no INBOX ({len(remote)} folders): not trusting it")
     plan = plan_folders(remote, [LocalFolder(f.id, f.path, f.uidvalidity) for f in local])
     roles = assign_roles((r.path, r.delimiter, r.attributes) for r in remote)
+    unchanged = _as_stored(local, remote, plan.keep, roles) if plan.unchanged else None
+    if unchanged is not None:  # the usual pass: no write transaction (and no lease check) at all
+        return _ordered([unchanged[r.path] for r in remote if r.selectable])
 
     async with ctx.db.transaction() as session:
         rows = {f.id: f for f in await folder_repo.list_for_grant(session, ctx.grant_id)}
@@ -100,5 +103,30 @@ async def sync_folder_list(client: ImapClient, ctx: SyncContext) -> list[Folder]
                 if r not in plan.create:
                     folder_repo.touch(session, folder, ["parent_id"])
         selectable = [by_path[r.path] for r in remote if r.selectable]
-    selectable.sort(key=lambda f: (ROLE_ORDER.get(f.role or "", 5), f.path))
-    return selectable
+    return _ordered(selectable)
+
+
+def _ordered(folders: list[Folder]) -> list[Folder]:
+    return sorted(folders, key=lambda f: (ROLE_ORDER.get(f.role or "", 5), f.path))
+
+
+def _as_stored(
+    local: list[Folder],
+    remote: list[RemoteFolder],
+    keep: list[tuple[str, RemoteFolder]],
+    roles: dict[str, str | None],
+) -> dict[str, Folder] | None:
+    """The local folders by path when the server's LIST changes nothing of them (every field the
+    transaction below would write already has its value); None otherwise."""
+    by_id = {f.id: f for f in local}
+    by_path = {r.path: by_id[folder_id] for folder_id, r in keep}
+    for folder_id, r in keep:
+        folder = by_id[folder_id]
+        wanted = (r.path, r.name, r.delimiter, roles.get(r.path), list(r.attributes))
+        if (folder.path, folder.name, folder.delimiter, folder.role, folder.attributes) != wanted:
+            return None
+    for r in remote:
+        parent = by_path.get(r.parent_path) if r.parent_path else None
+        if by_path[r.path].parent_id != (parent.id if parent is not None else None):
+            return None
+    return by_path

@@ -146,6 +146,11 @@ class FolderPlan:
     rename: list[tuple[str, RemoteFolder]]  # (local id, remote under its new path)
     delete: list[str]  # local ids
 
+    @property
+    def unchanged(self) -> bool:
+        """No folder to create, rename or delete (attributes may still have changed)."""
+        return not (self.create or self.rename or self.delete)
+
 
 def plan_folders(remote: Sequence[RemoteFolder], local: Sequence[LocalFolder]) -> FolderPlan:
     """Match the server's folder list with ours; a folder that vanished while exactly one new folder
