@@ -57,3 +57,15 @@ async def test_a_busy_sqlite_file_is_read_again_through_the_async_engine(
     monkeypatch.setattr(db_module._SqliteReads, "run", broken)
     with pytest.raises(StorageError, match="no such table"):
         await sqlite_database.read(select(ApiKey.id))
+
+
+async def test_a_driver_error_sqlalchemy_lets_through_is_a_storage_error(
+    sqlite_database: Database,
+) -> None:
+    """asyncpg refusing a new connection is not wrapped by SQLAlchemy: it must still reach the sync
+    as a StorageError (retried with backoff), not as an unknown error that ends the grant's task."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    with pytest.raises(StorageError, match="too many clients"):
+        async with sqlite_database.session():
+            raise asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already")

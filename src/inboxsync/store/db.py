@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -89,21 +90,17 @@ class _SqliteReads:
         self.engine.dispose()
 
 
-def _driver_errors() -> tuple[type[Exception], ...]:
-    """The drivers' own errors that SQLAlchemy lets through unwrapped (asyncpg refusing a new
-    connection with "too many clients" reached the sync as a crash, not as a StorageError)."""
-    found: list[type[Exception]] = []
-    try:
-        import asyncpg  # type: ignore[import-untyped]
+def db_errors() -> tuple[type[BaseException], ...]:
+    """What a statement may raise when the database fails (surfaced as :class:`StorageError`).
 
-        found += [asyncpg.PostgresError, asyncpg.InterfaceError]
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        pass
-    return tuple(found)
-
-
-#: What a statement may raise when the database fails: surfaced as :class:`StorageError`.
-DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *_driver_errors())
+    The driver's own errors are there because SQLAlchemy lets some through unwrapped: asyncpg
+    refusing a new connection ("too many clients") reached a grant's sync as a crash. asyncpg is
+    named only once loaded (a process on SQLite never imports it: 40 ms of every start).
+    """
+    asyncpg = sys.modules.get("asyncpg")
+    if asyncpg is None:
+        return (SQLAlchemyError,)
+    return (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class Database:
@@ -173,7 +170,7 @@ class Database:
         async with self.sessions() as session:
             try:
                 yield session
-            except DB_ERRORS as exc:
+            except db_errors() as exc:
                 await session.rollback()
                 raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
@@ -197,7 +194,7 @@ class Database:
             try:
                 async with session.begin():
                     yield session
-            except DB_ERRORS as exc:
+            except db_errors() as exc:
                 raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
     @asynccontextmanager
@@ -237,7 +234,7 @@ class Database:
                 if not self.is_sqlite:
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return (await conn.execute(statement)).all()
-        except DB_ERRORS as exc:
+        except db_errors() as exc:
             raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
     async def ping(self) -> bool:

@@ -13,6 +13,7 @@ comma-joined.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,12 +49,13 @@ def parse_emails(name: str, values: Sequence[str] | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class _Param:
+class _Param(ABC):
     name: str
     description: str = ""
 
+    @abstractmethod
     def schema(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The parameter's JSON schema in ``/openapi.json``."""
 
     def example(self) -> Any:
         return None
