@@ -6,7 +6,7 @@
 The grant is built once from the SpamAssassin corpus (headers of one message recombined with the body of
 another, unique content hashes and Message-IDs) into ``.cache/bench-api/`` (SQLite file, or the
 PostgreSQL database ``inboxsync_bench_api``). The server is ``--workers`` uvicorn processes (default
-2, one per core; ``serve`` below); the load comes from ``wrk`` (Debian package) in another process,
+2, one per core; ``serve`` below, as ``inboxsync api --workers`` runs them); the load comes from ``wrk`` (Debian package) in another process,
 one thread, twice per scenario: "max", 16 connections as fast as the server answers (its capacity), and
 "paced", 40 connections pausing 70 ms after each answer (~550 requests a second: the latency at that
 rate, compared with the floor's at the same rate). The floor is the same server (same workers) answering a constant
@@ -172,21 +172,22 @@ def make_app() -> Any:
 
 
 def serve(db: str, port: int, workers: int) -> None:
-    """The server: ``workers`` uvicorn processes on one socket (uvloop and httptools when
-    installed, as ``inboxsync serve``/``api`` run), each with the app of :func:`make_app`."""
-    import uvicorn
+    """The server: ``workers`` uvicorn processes on the port, a listening socket each (as
+    ``inboxsync api --workers`` runs; uvloop and httptools when installed), each with the app of
+    :func:`make_app`."""
+    from inboxsync.api.processes import Workers
 
     os.environ["BENCH_API_DB"] = db
-    uvicorn.run(
+    Workers(
         "api:make_app",
-        factory=True,
-        app_dir=str(ROOT / "bench"),
         host="127.0.0.1",
         port=port,
-        workers=workers,
+        count=workers,
+        app_dir=str(ROOT / "bench"),
+        factory=True,
         log_level="warning",
         access_log=False,
-    )
+    ).run()
 
 
 def wrk(

@@ -94,11 +94,13 @@ def api_command(
 
 
 def _run_workers(settings: Settings, workers: int) -> None:
-    """``workers`` uvicorn processes on one socket; each builds its app from ``INBOXSYNC_*``."""
+    """``workers`` uvicorn processes on the port, a listening socket each
+    (:class:`~inboxsync.api.processes.Workers`); each builds its app from ``INBOXSYNC_*``."""
     import os
 
     import uvicorn
 
+    from inboxsync.api.processes import Workers
     from inboxsync.runtime import Runtime
     from inboxsync.store.migrate import HEAD, current_revision, is_current
 
@@ -127,19 +129,27 @@ def _run_workers(settings: Settings, workers: int) -> None:
     os.environ["INBOXSYNC_DATABASE_URL"] = settings.resolved_database_url()
     if settings.api_key is not None:
         os.environ["INBOXSYNC_API_KEY"] = settings.api_key.get_secret_value()
-    click.echo(
-        f"inboxsync api on http://{settings.host}:{settings.port} ({workers} workers)", err=True
-    )
     try:
-        uvicorn.run(
-            "inboxsync.api.app:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=workers,
-            log_level=settings.log_level.lower(),
-            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
-            lifespan="off",
+        try:
+            processes = Workers(
+                "inboxsync.api.app:app_from_env",
+                host=settings.host,
+                port=settings.port,
+                count=workers,
+                factory=True,
+                log_level=settings.log_level.lower(),
+                log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+                lifespan="off",
+            )
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+            ) from exc
+        click.echo(
+            f"inboxsync api on http://{settings.host}:{processes.port} ({workers} workers)",
+            err=True,
         )
+        if processes.run() != 0:
+            raise click.ClickException("an API process failed to start (its error is above)")
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
