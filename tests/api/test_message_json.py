@@ -8,13 +8,18 @@ two folders, metadata, drafts, flags changed through the API.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from inboxsync.runtime import Runtime
+from inboxsync import store
 from tests.compat.harness import any_runtime, asgi_client
 from tests.compat.seed import Seeded, seed_grant
 
@@ -100,3 +105,25 @@ async def test_unknown_ids_are_404(world: tuple[httpx.AsyncClient, Seeded]) -> N
         answer = await client.get(f"{base}/{path}")
         assert answer.status_code == 404
         assert answer.json()["error"]["type"] == "api.not_found_error"
+
+
+async def test_heads_written_by_ingest_equal_the_migrations(any_runtime: Runtime) -> None:
+    # Migration 0008 renders the heads of stored messages in SQL; ingest renders them in Python.
+    path = Path(store.__file__).parent / "migrations" / "versions" / "0008_message_json_head.py"
+    spec = importlib.util.spec_from_file_location("migration_0008", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    await seed_grant(any_runtime, count=120)
+    heads = text("SELECT id, json_head FROM messages")
+    async with any_runtime.db.transaction() as s:
+        ingested = dict((await s.execute(heads)).tuples().all())
+        await s.execute(text(migration.backfill(any_runtime.db.engine.dialect.name)))
+        backfilled = dict((await s.execute(heads)).tuples().all())
+    assert len(ingested) == 120 and None not in ingested.values()
+    with_files = 0
+    for mid, head in ingested.items():
+        ours, theirs = json.loads(head + "}"), json.loads(backfilled[mid] + "}")
+        assert ours == theirs, mid
+        with_files += bool(ours["attachments"])
+    assert with_files  # the corpus has messages with attachments

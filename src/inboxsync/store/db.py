@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Executable, Row, create_engine, event
+from sqlalchemy import ClauseElement, Executable, Row, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from inboxsync.errors import StorageError
 
@@ -75,18 +77,35 @@ class _SqliteReads:
         sync_url = url.replace("sqlite+aiosqlite://", "sqlite://", 1)
         self.engine: Engine = create_engine(
             sync_url,
-            pool_size=1,
+            pool_size=2,  # one of them held by run_sql
             max_overflow=1,
             json_serializer=dumps,
             json_deserializer=orjson.loads,
         )
         event.listen(self.engine, "connect", _inline_pragmas)
+        self._raw: Any = None
 
     def run(self, statement: Executable) -> Sequence[Row[Any]]:
         with self.engine.connect() as conn:
             return conn.execute(statement).all()
 
+    def run_sql(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """A compiled statement on a DB-API connection of its own: sqlite3's statement cache
+        keeps it prepared, nothing of SQLAlchemy runs."""
+        if self._raw is None:
+            self._raw = self.engine.raw_connection()  # with the pragmas of the pool's connect
+        cursor = self._raw.cursor()
+        try:
+            cursor.execute(sql, params)
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+            return rows
+        finally:
+            cursor.close()
+
     def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         self.engine.dispose()
 
 
@@ -139,6 +158,7 @@ class Database:
         )
         self._waiters: set[asyncio.Future[None]] = set()
         self._sqlite_reads: _SqliteReads | None = None
+        self._prepared: dict[Hashable, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop("changed", False):
@@ -235,6 +255,44 @@ class Database:
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return (await conn.execute(statement)).all()
         except db_errors() as exc:
+            raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+
+    async def read_prepared(
+        self, key: Hashable, build: Callable[[], ClauseElement], values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        """The rows (plain tuples) of the read-only statement ``build()`` gives, with its bound
+        parameters (``bindparam`` names) taken from ``values``, like :meth:`read` but compiled once
+        per ``key`` and run on the driver's own connection: building, caching and executing a
+        statement through SQLAlchemy was as costly as a page read itself (docs/adr/0012). Column
+        values come raw from the driver (SQLite booleans are 0 and 1).
+        """
+        entry = self._prepared.get(key)
+        if entry is None:
+            compiled = cast(SQLCompiler, build().compile(dialect=self.engine.dialect))
+            # A parameter not in ``values`` is a constant of the statement's shape (SQLite's
+            # OFFSET 0 beside a bound LIMIT): its value from this first compilation stays.
+            entry = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+            self._prepared[key] = entry
+        sql, names, constants = entry
+        params = tuple(values[n] if n in values else constants[n] for n in names)
+        errors: tuple[type[BaseException], ...] = (*db_errors(), sqlite3.Error)
+        try:
+            if self.is_sqlite:
+                if self._sqlite_reads is None:
+                    self._sqlite_reads = _SqliteReads(self.url)
+                try:
+                    return list(self._sqlite_reads.run_sql(sql, params))
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                async with self.engine.connect() as conn:  # aiosqlite waits up to 10 s
+                    return list((await conn.exec_driver_sql(sql, params)).tuples().all())
+            async with self.engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None
+                rows = await raw.fetch(sql, *params)
+                return [tuple(r) for r in rows]
+        except errors as exc:
             raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
     async def ping(self) -> bool:

@@ -6,20 +6,31 @@ PostgreSQL), folder ids, attachments and a thread's latest message included, and
 texts into its envelope without decoding them. That replaces per-row JSON decoding, dict building and
 JSON encoding in Python, which cost more than the queries themselves.
 
+Most of a message never changes once stored: its headers, body and attachments. A synced message
+keeps them pre-rendered in ``messages.json_head`` (:func:`head_of`, written with the row: the JSON
+object of those fields without its closing brace), and a read only appends the fields that change
+(thread, flags, folders, metadata): escaping the bodies into JSON was a third of a list page's
+statement (docs/adr/0012). Where ``json_head`` is NULL (drafts and messages we sent, whose text
+changes; rows from before migration 0008 until it filled them) the whole object is rendered live.
+
 The shapes are those of :func:`inboxsync.views.serialize.message` and
-:func:`inboxsync.views.serialize.thread`; ``tests/api/test_message_json.py`` checks that both agree.
+:func:`inboxsync.views.serialize.thread`; ``tests/api/test_message_json.py`` checks that all agree.
 The fragments name the tables ``messages`` and ``threads`` directly, so a statement selecting them
 must read from those tables under their own names (no aliases).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Text, literal_column
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Boolean, ColumnElement, LargeBinary, Text, literal_column
 
 _SQLITE_BOOL = "json(CASE WHEN {0} THEN 'true' ELSE 'false' END)"
 
 # SQLite 3.40 has no ORDER BY inside aggregates: the order comes from an ordered subquery.
-_SQLITE_MESSAGE = """json_object(
+_SQLITE_MESSAGE_LIVE = """json_object(
  'object', 'message', 'id', messages.id, 'grant_id', messages.grant_id,
  'thread_id', messages.thread_id, 'subject', messages.subject,
  'from', json(messages."from"), 'to', json(messages."to"), 'cc', json(messages.cc),
@@ -42,7 +53,7 @@ _SQLITE_MESSAGE = """json_object(
     inline=_SQLITE_BOOL.format("a.is_inline"),
 )
 
-_PG_MESSAGE = """json_build_object(
+_PG_MESSAGE_LIVE = """json_build_object(
  'object', 'message', 'id', messages.id, 'grant_id', messages.grant_id,
  'thread_id', messages.thread_id, 'subject', messages.subject,
  'from', messages."from", 'to', messages."to", 'cc', messages.cc,
@@ -60,6 +71,30 @@ _PG_MESSAGE = """json_build_object(
    ORDER BY a.part_id), '[]'::json) FROM attachments AS a WHERE a.message_id = messages.id),
  'metadata', CASE WHEN messages.metadata IS NULL OR messages.metadata::text = 'null'
    THEN '{}'::json ELSE messages.metadata END)"""
+
+# The fields of a message that change, appended to its stored head.
+_SQLITE_SPLICE = """messages.json_head || ',"thread_id":' || json_quote(messages.thread_id)
+ || ',"unread":' || CASE WHEN messages.unread THEN 'true' ELSE 'false' END
+ || ',"starred":' || CASE WHEN messages.starred THEN 'true' ELSE 'false' END
+ || ',"folders":' || (SELECT json_group_array(f.folder_id) FROM (SELECT DISTINCT folder_id
+   FROM message_folders WHERE message_folders.message_id = messages.id ORDER BY folder_id) AS f)
+ || ',"metadata":' || CASE WHEN messages.metadata IS NULL OR messages.metadata = 'null'
+   THEN '{}' ELSE messages.metadata END || '}'"""
+
+_PG_SPLICE = """messages.json_head
+ || ',"thread_id":' || coalesce(to_json(messages.thread_id)::text, 'null')
+ || ',"unread":' || CASE WHEN messages.unread THEN 'true' ELSE 'false' END
+ || ',"starred":' || CASE WHEN messages.starred THEN 'true' ELSE 'false' END
+ || ',"folders":' || (SELECT coalesce(json_agg(f.folder_id ORDER BY f.folder_id)::text, '[]')
+   FROM (SELECT DISTINCT folder_id FROM message_folders
+   WHERE message_folders.message_id = messages.id) AS f)
+ || ',"metadata":' || CASE WHEN messages.metadata IS NULL OR messages.metadata::text = 'null'
+   THEN '{}' ELSE messages.metadata::text END || '}'"""
+
+_SQLITE_MESSAGE = f"""(CASE WHEN messages.json_head IS NULL THEN {_SQLITE_MESSAGE_LIVE}
+ ELSE {_SQLITE_SPLICE} END)"""
+_PG_MESSAGE = f"""(CASE WHEN messages.json_head IS NULL THEN ({_PG_MESSAGE_LIVE})::text
+ ELSE {_PG_SPLICE} END)"""
 
 # A thread: its row, its members (non-draft and draft message ids in time order, the folders of
 # any member) and its latest message, rendered with the message fragment above. The unary ``+`` in
@@ -111,15 +146,61 @@ _PG_THREAD = f"""json_build_object(
  'earliest_message_date', threads.earliest_message_date,
  'latest_message_received_date', threads.latest_message_received_date,
  'latest_message_sent_date', threads.latest_message_sent_date,
- 'latest_draft_or_message', (SELECT {_PG_MESSAGE} FROM messages
+ 'latest_draft_or_message', (SELECT ({_PG_MESSAGE})::json FROM messages
    WHERE messages.id = threads.latest_message_id AND messages.grant_id = threads.grant_id))"""
 
 
-def message_json(sqlite: bool) -> ColumnElement[str]:
-    """A column with the JSON text of the ``messages`` row of each result row."""
+def message_parts(sqlite: bool) -> tuple[ColumnElement[Any], ...]:
+    """The columns from which :func:`assemble` builds the JSON of the ``messages`` row of each
+    result row: its head as UTF-8 bytes (no decoding to ``str`` and encoding back), the fields that
+    change, and the whole object rendered live only where there is no head."""
     if sqlite:
-        return literal_column(_SQLITE_MESSAGE, Text)
-    return literal_column(f"({_PG_MESSAGE})::text", Text)
+        head = "CAST(messages.json_head AS BLOB)"
+        metadata = "messages.metadata"
+        folders = "(SELECT group_concat(folder_id, ' ') FROM message_folders"
+        live = _SQLITE_MESSAGE_LIVE
+    else:
+        head = "convert_to(messages.json_head, 'UTF8')"
+        metadata = "messages.metadata::text"
+        folders = "(SELECT string_agg(folder_id, ' ') FROM message_folders"
+        live = f"({_PG_MESSAGE_LIVE})::text"
+    return (
+        literal_column(head, LargeBinary),
+        literal_column("messages.thread_id", Text),
+        literal_column("messages.unread", Boolean),
+        literal_column("messages.starred", Boolean),
+        literal_column(metadata, Text),
+        literal_column(f"{folders} WHERE message_folders.message_id = messages.id)", Text),
+        literal_column(f"CASE WHEN messages.json_head IS NULL THEN {live} END", Text),
+    )
+
+
+PARTS = 7  # len(message_parts(...))
+_TRUE, _FALSE = b"true", b"false"
+
+
+def assemble(parts: Sequence[Any]) -> bytes:
+    """A message's JSON from the values of :func:`message_parts` (in that order)."""
+    head, thread_id, unread, starred, metadata, folders, live = parts
+    if head is None:
+        return str(live).encode()
+    return b"".join(
+        (
+            head,
+            b',"thread_id":',
+            orjson.dumps(thread_id),
+            b',"unread":',
+            _TRUE if unread else _FALSE,
+            b',"starred":',
+            _TRUE if starred else _FALSE,
+            b',"folders":',
+            # One message under two UIDs of a folder has two rows: each folder once, in order.
+            orjson.dumps(sorted(set(folders.split(" "))) if folders else []),
+            b',"metadata":',
+            b"{}" if metadata is None or metadata == "null" else metadata.encode(),
+            b"}",
+        )
+    )
 
 
 def thread_json(sqlite: bool) -> ColumnElement[str]:
@@ -127,3 +208,45 @@ def thread_json(sqlite: bool) -> ColumnElement[str]:
     if sqlite:
         return literal_column(_SQLITE_THREAD, Text)
     return literal_column(f"({_PG_THREAD})::text", Text)
+
+
+def _attachment(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "grant_id": row["grant_id"],
+        "message_id": row["message_id"],
+        "filename": row["filename"],
+        "content_type": row["content_type"],
+        "size": row["size"],
+        "content_id": row["content_id"],
+        "content_disposition": row["content_disposition"],
+        "is_inline": row["is_inline"],
+    }
+
+
+def head_of(row: Mapping[str, Any], attachments: Sequence[Mapping[str, Any]]) -> str | None:
+    """The ``json_head`` of a new ``messages`` row (column names as keys) and its ``attachments``
+    rows: the JSON object of the fields that never change, without its closing brace. None when
+    a text cannot be encoded (the row is then rendered live)."""
+    obj = {
+        "object": "message",
+        "id": row["id"],
+        "grant_id": row["grant_id"],
+        "subject": row["subject"],
+        "from": row["from"],
+        "to": row["to"],
+        "cc": row["cc"],
+        "bcc": row["bcc"],
+        "reply_to": row["reply_to"],
+        "date": row["date"],
+        "created_at": row["date"],
+        "snippet": row["snippet"],
+        "body": row["body"],
+        # In the order of the live rendering: part ids compared as the database's C collation.
+        "attachments": [_attachment(a) for a in sorted(attachments, key=lambda a: a["part_id"])],
+    }
+    try:
+        text = orjson.dumps(obj)
+    except orjson.JSONEncodeError:  # a lone surrogate, an integer beyond 64 bits
+        return None
+    return text[:-1].decode()

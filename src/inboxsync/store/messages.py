@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.core.ids import new_id
-from inboxsync.store import bulk, changes, fts, threads
+from inboxsync.store import bulk, changes, fts, message_json, threads
 from inboxsync.store.models import Attachment, Folder, Message, MessageFolder, table_of
 from inboxsync.store.records import IngestResult, NewMessage, Placement, flag_state
 from inboxsync.store.upsert import upsert
@@ -97,14 +97,18 @@ async def insert_new(
     now: int,
 ) -> None:
     """Insert new messages given as (id, thread id, record, placement for their flags), with their
-    attachments and full-text documents: one bulk statement per table (IMAP and Gmail ingest)."""
+    attachments, full-text documents and pre-rendered JSON heads: one bulk statement per table (IMAP
+    and Gmail ingest)."""
     message_rows: list[dict[str, object]] = []
     attachment_rows: list[dict[str, object]] = []
     search_docs: list[fts.SearchDoc] = []
     for mid, thread_id, m, p in rows:
-        message_rows.append(message_row(grant_id, mid, thread_id, m, p, now))
+        row = message_row(grant_id, mid, thread_id, m, p, now)
+        files = attachment_rows_of(grant_id, mid, m)
+        row["json_head"] = message_json.head_of(row, files)
+        message_rows.append(row)
         search_docs.append(fts.of_new(grant_id, mid, m))  # full-text index, same transaction
-        attachment_rows.extend(attachment_rows_of(grant_id, mid, m))
+        attachment_rows.extend(files)
     if message_rows:
         await bulk.insert(session, table_of(Message), message_rows)
     if attachment_rows:

@@ -189,6 +189,8 @@ class Message(Base):
     parse_errors: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    # The unchanging part of its API object, pre-rendered (store/message_json.py); NULL: rendered live.
+    json_head: Mapped[str | None] = mapped_column(Text)
 
 
 class MessageFolder(Base):

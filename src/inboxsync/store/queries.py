@@ -15,14 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Integer,
     Row,
     Select,
+    String,
     Text,
     and_,
+    bindparam,
     cast,
     exists,
-    literal,
     or_,
     select,
     tuple_,
@@ -31,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
 from inboxsync.store.db import Database
-from inboxsync.store.message_json import message_json
+from inboxsync.store.message_json import PARTS, assemble, message_parts
 from inboxsync.store.models import Attachment, Folder, Message, MessageFolder
 
 MESSAGE_COLUMNS = (
@@ -154,6 +157,8 @@ def _page_query(
     after: Key | None,
     columns: Sequence[Any] = MESSAGE_COLUMNS,
 ) -> Select[Any]:
+    """A keyset page. Its own values are named bound parameters (see :func:`_page_values`), so
+    that :func:`message_page_json` can run it again, compiled once, with other values."""
     terms = message_conditions(flt)
     if flt.folder_id is not None:
         received, ident = MessageFolder.received_at, MessageFolder.message_id
@@ -161,18 +166,63 @@ def _page_query(
             select(*columns)
             .select_from(MessageFolder)
             .join(Message, Message.id == MessageFolder.message_id)
-            .where(MessageFolder.folder_id == flt.folder_id, Message.grant_id == grant_id)
+            .where(
+                MessageFolder.folder_id == bindparam("folder_id", flt.folder_id, String),
+                Message.grant_id == bindparam("grant_id", grant_id, String),
+            )
         )
     else:
         received, ident = Message.received_at, Message.id
-        query = select(*columns).select_from(Message).where(Message.grant_id == grant_id)
+        query = (
+            select(*columns)
+            .select_from(Message)
+            .where(Message.grant_id == bindparam("grant_id", grant_id, String))
+        )
     if flt.received_before is not None:
-        terms.append(received < flt.received_before)
+        terms.append(received < bindparam("received_before", flt.received_before, BigInteger))
     if flt.received_after is not None:
-        terms.append(received > flt.received_after)
+        terms.append(received > bindparam("received_after", flt.received_after, BigInteger))
     if after is not None:
-        terms.append(tuple_(received, ident) < tuple_(literal(after[0]), literal(after[1])))
-    return query.where(*terms).order_by(received.desc(), ident.desc()).limit(limit)
+        terms.append(
+            tuple_(received, ident)
+            < tuple_(
+                bindparam("key_received", after[0], BigInteger),
+                bindparam("key_id", after[1], String),
+            )
+        )
+    order = (received.desc(), ident.desc())
+    return query.where(*terms).order_by(*order).limit(bindparam("limit", limit, Integer))
+
+
+def _page_values(
+    grant_id: str, flt: MessageFilter, limit: int, after: Key | None
+) -> dict[str, Any]:
+    """The bound parameters of :func:`_page_query`."""
+    return {
+        "grant_id": grant_id,
+        "folder_id": flt.folder_id,
+        "received_before": flt.received_before,
+        "received_after": flt.received_after,
+        "key_received": after[0] if after else None,
+        "key_id": after[1] if after else None,
+        "limit": limit,
+    }
+
+
+def _page_shape(flt: MessageFilter, after: Key | None) -> tuple[object, ...] | None:
+    """What tells two :func:`_page_query` statements apart once values are bound parameters;
+    None for filters with values of their own in the statement (subject, addresses, thread)."""
+    if flt.subject or flt.any_email or flt.from_ or flt.to or flt.cc or flt.bcc or flt.thread_id:
+        return None
+    return (
+        flt.folder_id is not None,
+        flt.received_before is not None,
+        flt.received_after is not None,
+        after is not None,
+        flt.unread,
+        flt.starred,
+        flt.has_attachment,
+    )
 
 
 async def message_page(
@@ -193,15 +243,24 @@ async def message_page(
 
 async def message_page_json(
     db: Database, grant_id: str, flt: MessageFilter, limit: int, after: Key | None
-) -> tuple[list[str], Key | None]:
-    """Like :func:`message_page`, but each message as the JSON text of its Nylas object
+) -> tuple[list[bytes], Key | None]:
+    """Like :func:`message_page`, but each message as the JSON of its Nylas object (UTF-8),
 
-    (rendered by the database in the same statement: see :mod:`inboxsync.store.message_json`),
-    read outside any session (:meth:`Database.read`).
+    assembled from its stored head and the fields that change (:mod:`inboxsync.store.message_json`),
+    read outside any session: compiled once per shape of filters (:meth:`Database.read_prepared`),
+    or through :meth:`Database.read` for filters that take patterns (subject, thread).
     """
-    columns = (Message.received_at, Message.id, message_json(db.is_sqlite))
-    query = _page_query(grant_id, flt, limit + 1, after, columns)
-    rows = await db.read(query)
+    columns = (Message.received_at, Message.id, *message_parts(db.is_sqlite))
+    shape = _page_shape(flt, after)
+    rows: Sequence[Sequence[Any]]
+    if shape is None:
+        rows = await db.read(_page_query(grant_id, flt, limit + 1, after, columns))
+    else:
+        rows = await db.read_prepared(
+            ("message_page_json", *shape),
+            lambda: _page_query(grant_id, flt, limit + 1, after, columns),
+            _page_values(grant_id, flt, limit + 1, after),
+        )
     seen: set[str] = set()
     unique = []
     for row in rows:  # in a folder, one message under two UIDs is shown once
@@ -211,19 +270,23 @@ async def message_page_json(
     more = len(unique) > limit
     unique = unique[:limit]
     next_key = (unique[-1][0], unique[-1][1]) if more and unique else None
-    return [r[2] for r in unique], next_key
+    return [assemble(r[2 : 2 + PARTS]) for r in unique], next_key
 
 
-async def message_json_one(db: Database, grant_id: str, message_id: str) -> str:
-    """The JSON text of one message of this grant (404 when it is not one)."""
-    query = select(message_json(db.is_sqlite)).where(
-        Message.grant_id == grant_id, Message.id == message_id
-    )
-    rows = await db.read(query)
-    text = rows[0][0] if rows else None
-    if text is None:
+async def message_json_one(db: Database, grant_id: str, message_id: str) -> bytes:
+    """The JSON of one message of this grant (404 when it is not one)."""
+
+    def query() -> Select[Any]:
+        return select(*message_parts(db.is_sqlite)).where(
+            Message.grant_id == bindparam("grant_id", type_=String),
+            Message.id == bindparam("message_id", type_=String),
+        )
+
+    values = {"grant_id": grant_id, "message_id": message_id}
+    rows = await db.read_prepared("message_json_one", query, values)
+    if not rows:
         raise NotFound(f"message {message_id} not found")
-    return str(text)
+    return assemble(rows[0])
 
 
 async def message_rows(

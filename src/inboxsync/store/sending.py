@@ -52,6 +52,7 @@ def row_values(m: NewMessage, *, draft: bool) -> dict[str, Any]:
         "is_draft": draft,
         "has_attachments": m.has_attachments,
         "parse_errors": list(m.parse_errors),
+        "json_head": None,  # a draft's text changes: rendered live (store/message_json.py)
     }
 
 

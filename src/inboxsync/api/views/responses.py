@@ -7,6 +7,7 @@ database rendered (:mod:`inboxsync.store.message_json`), spliced in as :class:`o
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -43,13 +44,15 @@ def many(request: Request, data: list[dict[str, Any]], next_cursor: str | None) 
     return render({"request_id": request_id_of(request), "data": data, "next_cursor": next_cursor})
 
 
-def one_text(request: Request, data: str) -> JsonBytes:
-    """``one`` for an object that is already JSON text."""
+def one_text(request: Request, data: str | bytes) -> JsonBytes:
+    """``one`` for an object that is already JSON (text or UTF-8)."""
     return render({"request_id": request_id_of(request), "data": orjson.Fragment(data)})
 
 
-def many_texts(request: Request, data: list[str], next_cursor: str | None) -> JsonBytes:
-    """``many`` for objects that are already JSON text."""
+def many_texts(
+    request: Request, data: Sequence[str] | Sequence[bytes], next_cursor: str | None
+) -> JsonBytes:
+    """``many`` for objects that are already JSON (text or UTF-8)."""
     return render(
         {
             "request_id": request_id_of(request),
