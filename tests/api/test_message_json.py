@@ -18,8 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from inboxsync.runtime import Runtime
 from inboxsync import store
+from inboxsync.runtime import Runtime
 from tests.compat.harness import any_runtime, asgi_client
 from tests.compat.seed import Seeded, seed_grant
 
@@ -123,7 +123,7 @@ async def test_heads_written_by_ingest_equal_the_migrations(any_runtime: Runtime
     assert len(ingested) == 120 and None not in ingested.values()
     with_files = 0
     for mid, head in ingested.items():
-        ours, theirs = json.loads(head + "}"), json.loads(backfilled[mid] + "}")
+        ours, theirs = json.loads(head + b"}"), json.loads(backfilled[mid] + b"}")
         assert ours == theirs, mid
         with_files += bool(ours["attachments"])
     assert with_files  # the corpus has messages with attachments

@@ -81,7 +81,7 @@ _SQLITE_SPLICE = """messages.json_head || ',"thread_id":' || json_quote(messages
  || ',"metadata":' || CASE WHEN messages.metadata IS NULL OR messages.metadata = 'null'
    THEN '{}' ELSE messages.metadata END || '}'"""
 
-_PG_SPLICE = """messages.json_head
+_PG_SPLICE = """convert_from(messages.json_head, 'UTF8')
  || ',"thread_id":' || coalesce(to_json(messages.thread_id)::text, 'null')
  || ',"unread":' || CASE WHEN messages.unread THEN 'true' ELSE 'false' END
  || ',"starred":' || CASE WHEN messages.starred THEN 'true' ELSE 'false' END
@@ -152,20 +152,18 @@ _PG_THREAD = f"""json_build_object(
 
 def message_parts(sqlite: bool) -> tuple[ColumnElement[Any], ...]:
     """The columns from which :func:`assemble` builds the JSON of the ``messages`` row of each
-    result row: its head as UTF-8 bytes (no decoding to ``str`` and encoding back), the fields that
+    result row: its head (UTF-8 bytes: no decoding to ``str`` and encoding back), the fields that
     change, and the whole object rendered live only where there is no head."""
     if sqlite:
-        head = "CAST(messages.json_head AS BLOB)"
         metadata = "messages.metadata"
         folders = "(SELECT group_concat(folder_id, ' ') FROM message_folders"
         live = _SQLITE_MESSAGE_LIVE
     else:
-        head = "convert_to(messages.json_head, 'UTF8')"
         metadata = "messages.metadata::text"
         folders = "(SELECT string_agg(folder_id, ' ') FROM message_folders"
         live = f"({_PG_MESSAGE_LIVE})::text"
     return (
-        literal_column(head, LargeBinary),
+        literal_column("messages.json_head", LargeBinary),
         literal_column("messages.thread_id", Text),
         literal_column("messages.unread", Boolean),
         literal_column("messages.starred", Boolean),
@@ -224,7 +222,7 @@ def _attachment(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def head_of(row: Mapping[str, Any], attachments: Sequence[Mapping[str, Any]]) -> str | None:
+def head_of(row: Mapping[str, Any], attachments: Sequence[Mapping[str, Any]]) -> bytes | None:
     """The ``json_head`` of a new ``messages`` row (column names as keys) and its ``attachments``
     rows: the JSON object of the fields that never change, without its closing brace. None when
     a text cannot be encoded (the row is then rendered live)."""
@@ -249,4 +247,4 @@ def head_of(row: Mapping[str, Any], attachments: Sequence[Mapping[str, Any]]) ->
         text = orjson.dumps(obj)
     except orjson.JSONEncodeError:  # a lone surrogate, an integer beyond 64 bits
         return None
-    return text[:-1].decode()
+    return text[:-1]

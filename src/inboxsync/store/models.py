@@ -190,7 +190,7 @@ class Message(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
     # The unchanging part of its API object, pre-rendered (store/message_json.py); NULL: rendered live.
-    json_head: Mapped[str | None] = mapped_column(Text)
+    json_head: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class MessageFolder(Base):

@@ -363,19 +363,23 @@ async def attachment_row(
 
 async def resolve_folder(db: Database, grant_id: str, value: str) -> str | None:
     """A folder id from an id, a role (``inbox``), a name or a path; None when nothing matches."""
-    rows = await db.read(
-        select(Folder.id, Folder.role, Folder.name, Folder.path).where(Folder.grant_id == grant_id)
-    )
+
+    def query() -> Select[Any]:
+        return select(Folder.id, Folder.role, Folder.path, Folder.name).where(
+            Folder.grant_id == bindparam("grant_id", type_=String)
+        )
+
+    rows = await db.read_prepared("resolve_folder", query, {"grant_id": grant_id})
     lowered = value.lower()
     for rank in range(4):
-        for r in rows:
+        for ident, role, path, name in rows:
             if (
-                (rank == 0 and r.id == value)
-                or (rank == 1 and (r.role or "") == lowered)
-                or (rank == 2 and r.path == value)
-                or (rank == 3 and str(r.name).lower() == lowered)
+                (rank == 0 and ident == value)
+                or (rank == 1 and (role or "") == lowered)
+                or (rank == 2 and path == value)
+                or (rank == 3 and str(name).lower() == lowered)
             ):
-                return str(r.id)
+                return str(ident)
     return None
 
 
