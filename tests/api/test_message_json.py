@@ -71,7 +71,15 @@ async def test_messages_and_threads_agree(world: tuple[httpx.AsyncClient, Seeded
     )
     assert draft.status_code == 200, draft.text
 
-    for params in ({}, {"in": "archive"}, {"has_attachment": "true"}, {"starred": "true"}):
+    sender = first[1]["from"][0]["email"]
+    for params in (
+        {},
+        {"in": "archive"},
+        {"has_attachment": "true"},
+        {"starred": "true"},
+        {"from": sender},  # through the text index, then the messages' JSON by id
+        {"any_email": sender, "in": "inbox"},
+    ):
         fast = await _all(client, f"{base}/messages", {"limit": 25, **params})
         rows = await _all(
             client, f"{base}/messages", {"limit": 25, **params, "select": MESSAGE_FIELDS}

@@ -26,10 +26,13 @@ from sqlalchemy import (
     bindparam,
     cast,
     exists,
+    func,
+    literal_column,
     or_,
     select,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
@@ -287,6 +290,34 @@ async def message_json_one(db: Database, grant_id: str, message_id: str) -> byte
     if not rows:
         raise NotFound(f"message {message_id} not found")
     return assemble(rows[0])
+
+
+async def messages_json(db: Database, grant_id: str, message_ids: Sequence[str]) -> list[bytes]:
+    """The JSON of these messages of this grant, in the order given (missing ids skipped): one
+    prepared statement whatever their number (the ids travel as one parameter)."""
+    if not message_ids:
+        return []
+    sqlite = db.is_sqlite
+
+    def query() -> Select[Any]:
+        grant = bindparam("grant_id", type_=String)
+        if sqlite:
+            ids = bindparam("ids", type_=String)
+            # The unary + keeps SQLite from walking every message of the grant by grant_id
+            # instead of looking each id up by its primary key.
+            return select(Message.id, *message_parts(sqlite)).where(
+                literal_column("+messages.grant_id") == grant,
+                Message.id.in_(select(literal_column("value")).select_from(func.json_each(ids))),
+            )
+        return select(Message.id, *message_parts(sqlite)).where(
+            Message.grant_id == grant,
+            Message.id == func.any(bindparam("ids", type_=ARRAY(String))),
+        )
+
+    ids: object = json.dumps(list(message_ids)) if sqlite else list(message_ids)
+    rows = await db.read_prepared("messages_json", query, {"grant_id": grant_id, "ids": ids})
+    by_id = {r[0]: assemble(r[1:]) for r in rows}
+    return [by_id[m] for m in message_ids if m in by_id]
 
 
 async def message_rows(

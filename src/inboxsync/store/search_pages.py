@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Row, Select, func, literal, select, text, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.store import fts
+from inboxsync.store.db import Database
 from inboxsync.store.models import Message, Thread
 from inboxsync.store.queries import MESSAGE_COLUMNS, Key, MessageFilter, message_conditions
 from inboxsync.store.search import (
@@ -298,20 +299,30 @@ def _builder(session: AsyncSession) -> Any:
 
 
 async def message_search_page(
-    session: AsyncSession, request: SearchRequest, limit: int, after: Key | None
+    session: AsyncSession,
+    request: SearchRequest,
+    limit: int,
+    after: Key | None,
+    columns: Sequence[Any] = MESSAGE_COLUMNS,
+    db: Database | None = None,
 ) -> tuple[list[Row[Any]], Key | None]:
-    """Up to ``limit`` message rows (the columns of the message lists) and the next page's key."""
+    """Up to ``limit`` message rows (``columns``: by default those of the message lists; ``id``
+    always among them) and the next page's key. With ``db`` on SQLite the one statement runs
+    outside the session (:meth:`Database.read`: inline, no thread hops)."""
     build = _builder(session)
     narrow = None if build is _sqlite_query else pg_where(_with_filters(request))
     if narrow is not None and narrow.narrowed and not request.relevance:
-        rows = await _pg_text_page(session, request, limit, after, narrow)
+        rows = await _pg_text_page(session, request, limit, after, narrow, columns)
         offset = 0
     else:
-        query = build(request, MESSAGE_COLUMNS, None if request.relevance else after)
+        query = build(request, columns, None if request.relevance else after)
         offset = after[0] if request.relevance and after is not None else 0
         if offset:
             query = query.offset(offset)
-        rows = list((await session.execute(query.limit(limit + 1))).all())
+        if db is not None and db.is_sqlite:
+            rows = list(await db.read(query.limit(limit + 1)))
+        else:
+            rows = list((await session.execute(query.limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
     if not more or not rows:

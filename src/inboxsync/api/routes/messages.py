@@ -37,6 +37,7 @@ from inboxsync.runtime import Runtime
 from inboxsync.search import service as search
 from inboxsync.store import actions, queries
 from inboxsync.store.db import Database
+from inboxsync.store.models import Message
 from inboxsync.views import serialize
 
 router = APIRouter(tags=["messages"], responses=schemas.errors_doc(400, 401, 404))
@@ -150,6 +151,14 @@ async def list_messages(request: Request, grant_id: GrantPath) -> responses.Json
         # The common case: one statement, no decoding.
         texts, next_key = await queries.message_page_json(runtime.db, gid, flt, size, after)
         return responses.many_texts(request, texts, encode_cursor("m", next_key))
+    if mode == "standard" and fields_of is None and search_query is None and by_address:
+        # Address filters: the ids from the text index, then the messages' JSON by id.
+        async with runtime.db.read_session() as session:
+            keys, next_key = await search.messages_by_address(
+                session, gid, flt, by_address, size, after, (Message.id,), runtime.db
+            )
+        texts = await queries.messages_json(runtime.db, gid, [k.id for k in keys])
+        return responses.many_texts(request, texts, encode_cursor(kind, next_key))
     async with runtime.db.read_session() as session:
         if search_query is not None:
             rows, next_key = await search.messages(
