@@ -58,6 +58,29 @@ async def until(what: str, check: Callable[[], Awaitable[bool]], limit: float = 
     return time.monotonic() - began
 
 
+async def until_all(
+    what: str,
+    count: Callable[[], Awaitable[tuple[int, int]]],
+    stall: float = 90,
+    limit: float = 900,
+) -> float:
+    """Wait until ``count()`` gives (done, total) with done == total; fails when ``stall`` seconds
+    pass without progress (a hang) or after ``limit``. A machine shared with the rest of the suite
+    can take minutes for 300 first syncs without anything being wrong."""
+    began = last_change = time.monotonic()
+    best = -1
+    while True:
+        done, total = await count()
+        if done >= total:
+            return time.monotonic() - began
+        now = time.monotonic()
+        if done > best:
+            best, last_change = done, now
+        if now - last_change > stall or now - began > limit:
+            pytest.fail(f"gave up waiting for {what}: {done} of {total} after {now - began:.0f} s")
+        await asyncio.sleep(0.2)
+
+
 def no_duplicates(mail: dict[str, list[str]]) -> None:
     for grant_id, headers in mail.items():
         repeated = [h for h, n in collections.Counter(headers).items() if n > 1]
@@ -92,20 +115,21 @@ async def test_three_workers_share_take_over_and_lose_nothing(
         sampling = asyncio.create_task(sampler())
         try:
 
-            async def balanced() -> bool:
+            async def balanced() -> tuple[int, int]:
                 table = await sample()
                 counts = collections.Counter(owner for owner, _, _ in table.values())
-                return len(table) == accounts and all(1 <= counts[n] <= share for n in names)
+                fair = all(1 <= counts[n] <= share for n in names)
+                return len(table) - (0 if fair else 1), accounts
 
-            await until("three workers sharing the grants", balanced, limit=240)
+            await until_all("three workers sharing the grants", balanced)
             phase = "shared"
             appender.start()
 
-            async def all_seeded() -> bool:
+            async def seeded() -> tuple[int, int]:
                 mail = await inbox_mail(runtime)
-                return len(mail) == accounts and all(len(v) >= seed for v in mail.values())
+                return sum(len(v) >= seed for v in mail.values()), accounts
 
-            await until("the first sync of every grant", all_seeded, limit=240)
+            await until_all("the first sync of every grant", seeded)
             before = await sample()
             victim = {g for g, (owner, _, _) in before.items() if owner == "w0"}
             phase = "takeover"
@@ -137,11 +161,11 @@ async def test_three_workers_share_take_over_and_lose_nothing(
                 for g in users
             }
 
-            async def everything_synced() -> bool:
+            async def everything_synced() -> tuple[int, int]:
                 mail = await inbox_mail(runtime)
-                return all(set(mail.get(g, [])) == expected[g] for g in users)
+                return sum(set(mail.get(g, [])) == expected[g] for g in users), len(users)
 
-            await until("every appended message", everything_synced, limit=240)
+            await until_all("every appended message", everything_synced)
             no_duplicates(await inbox_mail(runtime))
             # The metrics say the same: the survivors hold every lease, having claimed their own
             # and w0's; the fleet gauges count no expired lease and no other owner.

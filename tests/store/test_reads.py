@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.exc import OperationalError
 
 from inboxsync.errors import StorageError
@@ -69,3 +70,62 @@ async def test_a_driver_error_sqlalchemy_lets_through_is_a_storage_error(
     with pytest.raises(StorageError, match="too many clients"):
         async with sqlite_database.session():
             raise asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already")
+
+
+def _key_query() -> Any:
+    return select(ApiKey.id, ApiKey.name).where(ApiKey.id == bindparam("id", type_=String))
+
+
+async def test_prepared_reads_on_both_databases(database: Database) -> None:
+    await _add_key(database)
+    for _ in range(3):  # compiled once, run again with other values
+        assert await database.read_prepared("key", _key_query, {"id": "k1"}) == [("k1", "app")]
+        assert await database.read_prepared("key", _key_query, {"id": "nope"}) == []
+    with pytest.raises(KeyError):  # a named parameter without a value is a bug, not a None
+        await database.read_prepared("key", _key_query, {})
+
+
+async def test_a_prepared_read_on_a_busy_sqlite_file_runs_again_through_the_async_engine(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _add_key(sqlite_database)
+    await sqlite_database.read_prepared("key", _key_query, {"id": "k1"})
+
+    def busy(self: Any, sql: str, params: Any) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(db_module._SqliteReads, "run_sql", busy)
+    assert await sqlite_database.read_prepared("key", _key_query, {"id": "k1"}) == [("k1", "app")]
+
+    def broken(self: Any, sql: str, params: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(db_module._SqliteReads, "run_sql", broken)
+    with pytest.raises(StorageError, match="disk I/O error"):
+        await sqlite_database.read_prepared("key", _key_query, {"id": "k1"})
+
+
+@pytest.mark.postgres
+async def test_a_prepared_read_on_a_closed_postgresql_connection_fails_once(
+    pg_database: Database,
+) -> None:
+    """The prepared reads use the driver's connection directly; when the server ends it, that
+    read is a StorageError and the pool replaces the connection (not handed out broken again)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    await _add_key(pg_database)
+    pids = await pg_database.read_prepared("pid", lambda: select(func.pg_backend_pid()), {})
+    other = await asyncpg.connect(pg_database.url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        assert await other.fetchval("SELECT pg_terminate_backend($1)", pids[0][0])
+    finally:
+        await other.close()
+    failures = 0
+    for _ in range(5):
+        try:
+            rows = await pg_database.read_prepared("key", _key_query, {"id": "k1"})
+        except StorageError:
+            failures += 1
+            continue
+        assert rows == [("k1", "app")]
+    assert failures <= 1

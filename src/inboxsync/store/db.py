@@ -264,17 +264,21 @@ class Database:
         parameters (``bindparam`` names) taken from ``values``, like :meth:`read` but compiled once
         per ``key`` and run on the driver's own connection: building, caching and executing a
         statement through SQLAlchemy was as costly as a page read itself (docs/adr/0012). Column
-        values come raw from the driver (SQLite booleans are 0 and 1).
+        values come raw from the driver (SQLite booleans are 0 and 1). ``build`` must name every
+        parameter whose value changes from call to call: an anonymous one keeps its first value.
         """
         entry = self._prepared.get(key)
         if entry is None:
             compiled = cast(SQLCompiler, build().compile(dialect=self.engine.dialect))
-            # A parameter not in ``values`` is a constant of the statement's shape (SQLite's
-            # OFFSET 0 beside a bound LIMIT): its value from this first compilation stays.
-            entry = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+            # An anonymous parameter is a constant of the statement's shape (SQLite's OFFSET 0
+            # beside a bound LIMIT): its value from this first compilation stays. A named one
+            # must be in ``values`` (KeyError otherwise, not a silent NULL).
+            first = compiled.params
+            constants = {n: first[n] for n, b in compiled.binds.items() if b.unique and n in first}
+            entry = (str(compiled), tuple(compiled.positiontup or ()), constants)
             self._prepared[key] = entry
         sql, names, constants = entry
-        params = tuple(values[n] if n in values else constants[n] for n in names)
+        params = tuple(constants[n] if n in constants else values[n] for n in names)
         errors: tuple[type[BaseException], ...] = (*db_errors(), sqlite3.Error)
         try:
             if self.is_sqlite:
@@ -290,7 +294,13 @@ class Database:
             async with self.engine.connect() as conn:
                 raw = (await conn.get_raw_connection()).driver_connection
                 assert raw is not None
-                rows = await raw.fetch(sql, *params)
+                try:
+                    rows = await raw.fetch(sql, *params)
+                except BaseException:
+                    # SQLAlchemy did not see the error: the pool would hand out a connection the
+                    # server has closed again and again. Replace it (a rare, cheap reconnect).
+                    await conn.invalidate()
+                    raise
                 return [tuple(r) for r in rows]
         except errors as exc:
             raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc

@@ -10,12 +10,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
 from inboxsync.store.db import Database
-from inboxsync.store.message_json import thread_json
+from inboxsync.store.message_json import assemble_thread, thread_parts
 from inboxsync.store.models import Folder, Grant, Message, MessageFolder, Thread
 from inboxsync.store.queries import Key, MessageFilter, like_escape, thread_has_message
 
@@ -36,9 +47,15 @@ _LATEST = Thread.latest_message_received_date
 def _thread_query(
     grant_id: str, flt: ThreadFilter, limit: int, after: Key | None, *columns: Any
 ) -> Select[Any]:
+    """A keyset page of threads; its own values are named bound parameters (see
+    :func:`_thread_values`), so that :func:`thread_page_json` can run it again compiled once."""
     m = flt.messages
     latest = _LATEST
-    query = select(*columns).select_from(Thread).where(Thread.grant_id == grant_id)
+    query = (
+        select(*columns)
+        .select_from(Thread)
+        .where(Thread.grant_id == bindparam("grant_id", grant_id, String))
+    )
     if m.subject:
         query = query.where(Thread.subject.ilike(f"%{like_escape(m.subject)}%", escape="\\"))
     if m.unread is not None:
@@ -50,19 +67,52 @@ def _thread_query(
     if m.thread_id is not None:
         query = query.where(Thread.id == m.thread_id)
     if flt.latest_before is not None:
-        query = query.where(Thread.latest_message_received_date < flt.latest_before)
+        query = query.where(latest < bindparam("latest_before", flt.latest_before, BigInteger))
     if flt.latest_after is not None:
-        query = query.where(Thread.latest_message_received_date > flt.latest_after)
+        query = query.where(latest > bindparam("latest_after", flt.latest_after, BigInteger))
     if flt.earliest_after is not None:
-        query = query.where(Thread.earliest_message_date >= flt.earliest_after)
+        earliest = bindparam("earliest_after", flt.earliest_after, BigInteger)
+        query = query.where(Thread.earliest_message_date >= earliest)
     member = thread_has_message(m, Thread.id)
     if member is not None:
         query = query.where(member)
     if after is not None:
-        query = query.where(
-            tuple_(latest, Thread.id) < tuple_(literal(after[0]), literal(after[1]))
-        )
-    return query.order_by(latest.desc(), Thread.id.desc()).limit(limit)
+        key = (bindparam("key_latest", after[0], BigInteger), bindparam("key_id", after[1], String))
+        query = query.where(tuple_(latest, Thread.id) < tuple_(*key))
+    order = (latest.desc(), Thread.id.desc())
+    return query.order_by(*order).limit(bindparam("limit", limit, Integer))
+
+
+def _thread_values(
+    grant_id: str, flt: ThreadFilter, limit: int, after: Key | None
+) -> dict[str, Any]:
+    return {
+        "grant_id": grant_id,
+        "latest_before": flt.latest_before,
+        "latest_after": flt.latest_after,
+        "earliest_after": flt.earliest_after,
+        "key_latest": after[0] if after else None,
+        "key_id": after[1] if after else None,
+        "limit": limit,
+    }
+
+
+def _thread_shape(flt: ThreadFilter, after: Key | None) -> tuple[object, ...] | None:
+    """What tells two prepared thread pages apart; None for filters with values of their own."""
+    m = flt.messages
+    if m.subject or m.thread_id or thread_has_message(m, Thread.id) is not None:
+        return None
+    dates = (flt.latest_before, flt.latest_after, flt.earliest_after)
+    flags = (m.unread, m.starred, m.has_attachment)
+    return ("thread_page_json", *(d is not None for d in dates), after is not None, *flags)
+
+
+def _with_latest(query: Select[Any]) -> Select[Any]:
+    """``query`` with each thread's latest message joined as ``messages`` (for thread_parts)."""
+    return query.outerjoin(
+        Message,
+        and_(Message.id == Thread.latest_message_id, Message.grant_id == Thread.grant_id),
+    )
 
 
 async def thread_page(
@@ -79,29 +129,53 @@ async def thread_page(
 
 async def thread_page_json(
     db: Database, grant_id: str, flt: ThreadFilter, limit: int, after: Key | None
-) -> tuple[list[str], Key | None]:
-    """Like :func:`thread_page`, each thread as the JSON text of its Nylas object, members and
-    latest message included (one statement: :mod:`inboxsync.store.message_json`), read outside
-    any session (:meth:`Database.read`)."""
-    columns = (_LATEST, Thread.id, thread_json(db.is_sqlite))
-    query = _thread_query(grant_id, flt, limit + 1, after, *columns)
-    rows = await db.read(query)
+) -> tuple[list[bytes], Key | None]:
+    """Like :func:`thread_page`, each thread as the JSON of its Nylas object, members and latest
+    message included (one statement: :mod:`inboxsync.store.message_json`), read outside any
+    session, compiled once per shape of filters where it can (:meth:`Database.read_prepared`)."""
+
+    def query() -> Select[Any]:
+        # The page first, then its threads with their latest message joined as ``messages``: the
+        # filters' EXISTS over a thread's messages must not see that join.
+        page = _thread_query(
+            grant_id, flt, limit + 1, after, _LATEST.label("latest"), Thread.id.label("tid")
+        ).subquery("page")
+        return _with_latest(
+            select(page.c.latest, page.c.tid, *thread_parts(db.is_sqlite)).select_from(
+                page.join(Thread, Thread.id == page.c.tid)
+            )
+        ).order_by(page.c.latest.desc(), page.c.tid.desc())
+
+    shape = _thread_shape(flt, after)
+    rows: Sequence[Sequence[Any]]
+    if shape is None:
+        rows = await db.read(query())
+    else:
+        rows = await db.read_prepared(shape, query, _thread_values(grant_id, flt, limit + 1, after))
     more = len(rows) > limit
     rows = rows[:limit]
     next_key = (rows[-1][0] or 0, rows[-1][1]) if more and rows else None
-    return [r[2] for r in rows], next_key
+    return [assemble_thread(r[2:]) for r in rows], next_key
 
 
-async def thread_json_one(db: Database, grant_id: str, thread_id: str) -> str:
-    """The JSON text of one thread of this grant (404 when it is not one)."""
-    query = select(thread_json(db.is_sqlite)).where(
-        Thread.grant_id == grant_id, Thread.id == thread_id
-    )
-    rows = await db.read(query)
-    text = rows[0][0] if rows else None
-    if text is None:
+async def thread_json_one(db: Database, grant_id: str, thread_id: str) -> bytes:
+    """The JSON of one thread of this grant (404 when it is not one)."""
+
+    def query() -> Select[Any]:
+        return _with_latest(
+            select(*thread_parts(db.is_sqlite))
+            .select_from(Thread)
+            .where(
+                Thread.grant_id == bindparam("grant_id", type_=String),
+                Thread.id == bindparam("thread_id", type_=String),
+            )
+        )
+
+    values = {"grant_id": grant_id, "thread_id": thread_id}
+    rows = await db.read_prepared("thread_json_one", query, values)
+    if not rows:
         raise NotFound(f"thread {thread_id} not found")
-    return str(text)
+    return assemble_thread(rows[0])
 
 
 async def get_thread(session: AsyncSession, grant_id: str, thread_id: str) -> Thread:

@@ -1,10 +1,10 @@
-"""Message and thread objects rendered to Nylas JSON by the database itself.
+"""Message and thread objects as Nylas JSON, from the database without decoding rows.
 
-The hot read paths of the API (a page of messages, a find, a page of threads) are one statement each:
-the database builds every object's JSON text (``json_object`` on SQLite, ``json_build_object`` on
-PostgreSQL), folder ids, attachments and a thread's latest message included, and the API splices the
-texts into its envelope without decoding them. That replaces per-row JSON decoding, dict building and
-JSON encoding in Python, which cost more than the queries themselves.
+The hot read paths of the API (a page of messages, a find, a page of threads) are one statement each,
+and the API splices the JSON they give into its envelope: that replaces per-row JSON decoding, dict
+building and JSON encoding in Python, which cost more than the queries themselves. A thread's own
+fields are rendered by the database (``json_object`` on SQLite, ``json_build_object`` on
+PostgreSQL), its latest message as any message, joined in the same statement.
 
 Most of a message never changes once stored: its headers, body and attachments. A synced message
 keeps them pre-rendered in ``messages.json_head`` (:func:`head_of`, written with the row: the JSON
@@ -72,30 +72,6 @@ _PG_MESSAGE_LIVE = """json_build_object(
  'metadata', CASE WHEN messages.metadata IS NULL OR messages.metadata::text = 'null'
    THEN '{}'::json ELSE messages.metadata END)"""
 
-# The fields of a message that change, appended to its stored head.
-_SQLITE_SPLICE = """messages.json_head || ',"thread_id":' || json_quote(messages.thread_id)
- || ',"unread":' || CASE WHEN messages.unread THEN 'true' ELSE 'false' END
- || ',"starred":' || CASE WHEN messages.starred THEN 'true' ELSE 'false' END
- || ',"folders":' || (SELECT json_group_array(f.folder_id) FROM (SELECT DISTINCT folder_id
-   FROM message_folders WHERE message_folders.message_id = messages.id ORDER BY folder_id) AS f)
- || ',"metadata":' || CASE WHEN messages.metadata IS NULL OR messages.metadata = 'null'
-   THEN '{}' ELSE messages.metadata END || '}'"""
-
-_PG_SPLICE = """convert_from(messages.json_head, 'UTF8')
- || ',"thread_id":' || coalesce(to_json(messages.thread_id)::text, 'null')
- || ',"unread":' || CASE WHEN messages.unread THEN 'true' ELSE 'false' END
- || ',"starred":' || CASE WHEN messages.starred THEN 'true' ELSE 'false' END
- || ',"folders":' || (SELECT coalesce(json_agg(f.folder_id ORDER BY f.folder_id)::text, '[]')
-   FROM (SELECT DISTINCT folder_id FROM message_folders
-   WHERE message_folders.message_id = messages.id) AS f)
- || ',"metadata":' || CASE WHEN messages.metadata IS NULL OR messages.metadata::text = 'null'
-   THEN '{}' ELSE messages.metadata::text END || '}'"""
-
-_SQLITE_MESSAGE = f"""(CASE WHEN messages.json_head IS NULL THEN {_SQLITE_MESSAGE_LIVE}
- ELSE {_SQLITE_SPLICE} END)"""
-_PG_MESSAGE = f"""(CASE WHEN messages.json_head IS NULL THEN ({_PG_MESSAGE_LIVE})::text
- ELSE {_PG_SPLICE} END)"""
-
 # A thread: its row, its members (non-draft and draft message ids in time order, the folders of
 # any member) and its latest message, rendered with the message fragment above. The unary ``+`` in
 # ORDER BY keeps SQLite from walking ix_messages_grant_received (every message of the grant, in
@@ -117,18 +93,15 @@ _SQLITE_THREAD = """json_object(
  'unread', {unread}, 'starred', {starred}, 'has_attachments', {files}, 'has_drafts', {drafts},
  'earliest_message_date', threads.earliest_message_date,
  'latest_message_received_date', threads.latest_message_received_date,
- 'latest_message_sent_date', threads.latest_message_sent_date,
- 'latest_draft_or_message', json((SELECT {message} FROM messages
-   WHERE messages.id = threads.latest_message_id AND messages.grant_id = threads.grant_id)))
+ 'latest_message_sent_date', threads.latest_message_sent_date)
 """.format(
     unread=_SQLITE_BOOL.format("threads.unread"),
     starred=_SQLITE_BOOL.format("threads.starred"),
     files=_SQLITE_BOOL.format("threads.has_attachments"),
     drafts=_SQLITE_BOOL.format("threads.has_drafts"),
-    message=_SQLITE_MESSAGE,
 )
 
-_PG_THREAD = f"""json_build_object(
+_PG_THREAD = """(json_build_object(
  'object', 'thread', 'id', threads.id, 'grant_id', threads.grant_id,
  'subject', threads.subject, 'snippet', threads.snippet, 'participants', threads.participants,
  'message_ids', (SELECT coalesce(json_agg(messages.id ORDER BY messages.received_at,
@@ -145,9 +118,7 @@ _PG_THREAD = f"""json_build_object(
  'has_attachments', threads.has_attachments, 'has_drafts', threads.has_drafts,
  'earliest_message_date', threads.earliest_message_date,
  'latest_message_received_date', threads.latest_message_received_date,
- 'latest_message_sent_date', threads.latest_message_sent_date,
- 'latest_draft_or_message', (SELECT ({_PG_MESSAGE})::json FROM messages
-   WHERE messages.id = threads.latest_message_id AND messages.grant_id = threads.grant_id))"""
+ 'latest_message_sent_date', threads.latest_message_sent_date))::text"""
 
 
 def message_parts(sqlite: bool) -> tuple[ColumnElement[Any], ...]:
@@ -201,11 +172,18 @@ def assemble(parts: Sequence[Any]) -> bytes:
     )
 
 
-def thread_json(sqlite: bool) -> ColumnElement[str]:
-    """A column with the JSON text of the ``threads`` row of each result row."""
-    if sqlite:
-        return literal_column(_SQLITE_THREAD, Text)
-    return literal_column(f"({_PG_THREAD})::text", Text)
+def thread_parts(sqlite: bool) -> tuple[ColumnElement[Any], ...]:
+    """The columns from which :func:`assemble_thread` builds the JSON of the ``threads`` row of
+    each result row: the thread without its latest message, then :func:`message_parts` of the
+    ``messages`` row outer-joined as its latest (``messages.id = threads.latest_message_id``)."""
+    return (literal_column(_SQLITE_THREAD if sqlite else _PG_THREAD, Text), *message_parts(sqlite))
+
+
+def assemble_thread(parts: Sequence[Any]) -> bytes:
+    """A thread's JSON from the values of :func:`thread_parts` (in that order)."""
+    latest = parts[1:]
+    message = b"null" if latest[0] is None and latest[-1] is None else assemble(latest)
+    return b"".join((str(parts[0]).encode()[:-1], b',"latest_draft_or_message":', message, b"}"))
 
 
 def _attachment(row: Mapping[str, Any]) -> dict[str, Any]:
