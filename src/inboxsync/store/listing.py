@@ -28,7 +28,13 @@ from inboxsync.errors import NotFound
 from inboxsync.store.db import Database
 from inboxsync.store.message_json import assemble_thread, thread_parts
 from inboxsync.store.models import Folder, Grant, Message, MessageFolder, Thread
-from inboxsync.store.queries import Key, MessageFilter, like_escape, thread_has_message
+from inboxsync.store.queries import (
+    Key,
+    MessageFilter,
+    keyset_values,
+    like_escape,
+    thread_has_message,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,7 @@ def _thread_query(
     if member is not None:
         query = query.where(member)
     if after is not None:
-        key = (bindparam("key_latest", after[0], BigInteger), bindparam("key_id", after[1], String))
+        key = (bindparam("key_sort", after[0], BigInteger), bindparam("key_id", after[1], String))
         query = query.where(tuple_(latest, Thread.id) < tuple_(*key))
     order = (latest.desc(), Thread.id.desc())
     return query.order_by(*order).limit(bindparam("limit", limit, Integer))
@@ -91,9 +97,7 @@ def _thread_values(
         "latest_before": flt.latest_before,
         "latest_after": flt.latest_after,
         "earliest_after": flt.earliest_after,
-        "key_latest": after[0] if after else None,
-        "key_id": after[1] if after else None,
-        "limit": limit,
+        **keyset_values(after, limit),
     }
 
 

@@ -189,7 +189,7 @@ def _page_query(
         terms.append(
             tuple_(received, ident)
             < tuple_(
-                bindparam("key_received", after[0], BigInteger),
+                bindparam("key_sort", after[0], BigInteger),
                 bindparam("key_id", after[1], String),
             )
         )
@@ -206,10 +206,14 @@ def _page_values(
         "folder_id": flt.folder_id,
         "received_before": flt.received_before,
         "received_after": flt.received_after,
-        "key_received": after[0] if after else None,
-        "key_id": after[1] if after else None,
-        "limit": limit,
+        **keyset_values(after, limit),
     }
+
+
+def keyset_values(after: Key | None, limit: int) -> dict[str, Any]:
+    """The bound parameters of a keyset page's start and size: ``key_sort``, ``key_id``, ``limit``."""
+    key_sort, key_id = after if after is not None else (None, None)
+    return {"key_sort": key_sort, "key_id": key_id, "limit": limit}
 
 
 def _page_shape(flt: MessageFilter, after: Key | None) -> tuple[object, ...] | None:
