@@ -296,10 +296,14 @@ class Database:
                 assert raw is not None
                 try:
                     rows = await raw.fetch(sql, *params)
-                except BaseException:
+                except BaseException as exc:
                     # SQLAlchemy did not see the error: the pool would hand out a connection the
                     # server has closed again and again. Replace it (a rare, cheap reconnect).
                     await conn.invalidate()
+                    if isinstance(exc, Exception):  # asyncpg's InternalClientError included
+                        raise StorageError(
+                            f"database error: {exc.__class__.__name__}: {exc}"
+                        ) from exc
                     raise
                 return [tuple(r) for r in rows]
         except errors as exc:
