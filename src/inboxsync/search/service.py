@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -14,8 +13,8 @@ from inboxsync.errors import InvalidRequest
 from inboxsync.search.plan import FolderRef, compile_query, simplify
 from inboxsync.store import listing
 from inboxsync.store.db import Database
-from inboxsync.store.models import Thread
-from inboxsync.store.queries import MESSAGE_COLUMNS, Key, MessageFilter, like_escape
+from inboxsync.store.models import Message, Thread
+from inboxsync.store.queries import Key, MessageFilter, like_escape
 from inboxsync.store.search import All, Any_, Expr, Words
 from inboxsync.store.search_pages import SearchRequest, message_search_page, thread_search_page
 
@@ -79,15 +78,26 @@ async def messages_by_address(
     expr: Expr,
     limit: int,
     after: Key | None,
-    columns: Sequence[Any] = MESSAGE_COLUMNS,
-    db: Database | None = None,
 ) -> tuple[list[Row[Any]], Key | None]:
     """A list page with address filters, read through the text index (a LIKE over every message's
-    addresses scanned the whole grant: 224 ms at 100,000 messages on PostgreSQL); ``columns``
-    (``Message.id`` among them) and ``db`` as
-    :func:`~inboxsync.store.search_pages.message_search_page`."""
+    addresses scanned the whole grant: 224 ms at 100,000 messages on PostgreSQL)."""
+    return await message_search_page(session, SearchRequest(grant_id, expr, filters), limit, after)
+
+
+async def message_ids_by_address(
+    session: AsyncSession,
+    db: Database,
+    grant_id: str,
+    filters: MessageFilter,
+    expr: Expr,
+    limit: int,
+    after: Key | None,
+) -> tuple[list[str], Key | None]:
+    """:func:`messages_by_address`, ids only (the page's JSON comes by id from
+    :func:`~inboxsync.store.queries.messages_json`); on SQLite read inline outside the session."""
     request = SearchRequest(grant_id, expr, filters)
-    return await message_search_page(session, request, limit, after, columns, db)
+    rows, key = await message_search_page(session, request, limit, after, (Message.id,), db)
+    return [row.id for row in rows], key
 
 
 async def threads(

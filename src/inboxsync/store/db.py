@@ -8,10 +8,10 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import ClauseElement, Executable, Row, create_engine, event
+from sqlalchemy import Executable, Row, Select, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from inboxsync.errors import StorageError
 
@@ -122,6 +121,11 @@ def db_errors() -> tuple[type[BaseException], ...]:
     return (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
+def storage_error(exc: BaseException) -> StorageError:
+    """The :class:`StorageError` a database failure surfaces as."""
+    return StorageError(f"database error: {exc.__class__.__name__}: {exc}")
+
+
 class Database:
     """An async engine plus sessions; ``is_sqlite`` tells the repositories which dialect they face."""
 
@@ -192,7 +196,7 @@ class Database:
                 yield session
             except db_errors() as exc:
                 await session.rollback()
-                raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+                raise storage_error(exc) from exc
 
     @asynccontextmanager
     async def control_transaction(self) -> AsyncIterator[AsyncSession]:
@@ -215,7 +219,7 @@ class Database:
                 async with session.begin():
                     yield session
             except db_errors() as exc:
-                raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+                raise storage_error(exc) from exc
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
@@ -255,21 +259,25 @@ class Database:
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return (await conn.execute(statement)).all()
         except db_errors() as exc:
-            raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+            raise storage_error(exc) from exc
 
     async def read_prepared(
-        self, key: Hashable, build: Callable[[], ClauseElement], values: Mapping[str, Any]
-    ) -> list[Sequence[Any]]:
+        self, key: Hashable | None, build: Callable[[], Select[Any]], values: Mapping[str, Any]
+    ) -> Sequence[Sequence[Any]]:
         """The rows (plain tuples) of the read-only statement ``build()`` gives, with its bound
         parameters (``bindparam`` names) taken from ``values``, like :meth:`read` but compiled once
         per ``key`` and run on the driver's own connection: building, caching and executing a
         statement through SQLAlchemy was as costly as a page read itself (docs/adr/0012). Column
         values come raw from the driver (SQLite booleans are 0 and 1). ``build`` must name every
         parameter whose value changes from call to call: an anonymous one keeps its first value.
+        ``key`` None: a statement with values of its own (not one shape), built and run by
+        :meth:`read` each time.
         """
+        if key is None:
+            return await self.read(build())
         entry = self._prepared.get(key)
         if entry is None:
-            compiled = cast(SQLCompiler, build().compile(dialect=self.engine.dialect))
+            compiled = build().compile(dialect=self.engine.dialect)
             # An anonymous parameter is a constant of the statement's shape (SQLite's OFFSET 0
             # beside a bound LIMIT): its value from this first compilation stays. A named one
             # must be in ``values`` (KeyError otherwise, not a silent NULL).
@@ -301,13 +309,11 @@ class Database:
                     # server has closed again and again. Replace it (a rare, cheap reconnect).
                     await conn.invalidate()
                     if isinstance(exc, Exception):  # asyncpg's InternalClientError included
-                        raise StorageError(
-                            f"database error: {exc.__class__.__name__}: {exc}"
-                        ) from exc
+                        raise storage_error(exc) from exc
                     raise
                 return [tuple(r) for r in rows]
         except errors as exc:
-            raise StorageError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+            raise storage_error(exc) from exc
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query."""

@@ -150,12 +150,8 @@ async def thread_page_json(
             )
         ).order_by(page.c.latest.desc(), page.c.tid.desc())
 
-    shape = _thread_shape(flt, after)
-    rows: Sequence[Sequence[Any]]
-    if shape is None:
-        rows = await db.read(query())
-    else:
-        rows = await db.read_prepared(shape, query, _thread_values(grant_id, flt, limit + 1, after))
+    values = _thread_values(grant_id, flt, limit + 1, after)
+    rows = await db.read_prepared(_thread_shape(flt, after), query, values)
     more = len(rows) > limit
     rows = rows[:limit]
     next_key = (rows[-1][0] or 0, rows[-1][1]) if more and rows else None

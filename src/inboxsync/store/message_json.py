@@ -144,7 +144,6 @@ def message_parts(sqlite: bool) -> tuple[ColumnElement[Any], ...]:
     )
 
 
-PARTS = 7  # len(message_parts(...))
 _TRUE, _FALSE = b"true", b"false"
 
 

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
 from inboxsync.store.db import Database
-from inboxsync.store.message_json import PARTS, assemble, message_parts
+from inboxsync.store.message_json import assemble, message_parts
 from inboxsync.store.models import Attachment, Folder, Message, MessageFolder
 
 MESSAGE_COLUMNS = (
@@ -222,6 +222,7 @@ def _page_shape(flt: MessageFilter, after: Key | None) -> tuple[object, ...] | N
     if flt.subject or flt.any_email or flt.from_ or flt.to or flt.cc or flt.bcc or flt.thread_id:
         return None
     return (
+        "message_page_json",
         flt.folder_id is not None,
         flt.received_before is not None,
         flt.received_after is not None,
@@ -258,16 +259,11 @@ async def message_page_json(
     or through :meth:`Database.read` for filters that take patterns (subject, thread).
     """
     columns = (Message.received_at, Message.id, *message_parts(db.is_sqlite))
-    shape = _page_shape(flt, after)
-    rows: Sequence[Sequence[Any]]
-    if shape is None:
-        rows = await db.read(_page_query(grant_id, flt, limit + 1, after, columns))
-    else:
-        rows = await db.read_prepared(
-            ("message_page_json", *shape),
-            lambda: _page_query(grant_id, flt, limit + 1, after, columns),
-            _page_values(grant_id, flt, limit + 1, after),
-        )
+    rows = await db.read_prepared(
+        _page_shape(flt, after),
+        lambda: _page_query(grant_id, flt, limit + 1, after, columns),
+        _page_values(grant_id, flt, limit + 1, after),
+    )
     seen: set[str] = set()
     unique = []
     for row in rows:  # in a folder, one message under two UIDs is shown once
@@ -277,23 +273,7 @@ async def message_page_json(
     more = len(unique) > limit
     unique = unique[:limit]
     next_key = (unique[-1][0], unique[-1][1]) if more and unique else None
-    return [assemble(r[2 : 2 + PARTS]) for r in unique], next_key
-
-
-async def message_json_one(db: Database, grant_id: str, message_id: str) -> bytes:
-    """The JSON of one message of this grant (404 when it is not one)."""
-
-    def query() -> Select[Any]:
-        return select(*message_parts(db.is_sqlite)).where(
-            Message.grant_id == bindparam("grant_id", type_=String),
-            Message.id == bindparam("message_id", type_=String),
-        )
-
-    values = {"grant_id": grant_id, "message_id": message_id}
-    rows = await db.read_prepared("message_json_one", query, values)
-    if not rows:
-        raise NotFound(f"message {message_id} not found")
-    return assemble(rows[0])
+    return [assemble(r[2:]) for r in unique], next_key
 
 
 async def messages_json(db: Database, grant_id: str, message_ids: Sequence[str]) -> list[bytes]:
@@ -322,6 +302,14 @@ async def messages_json(db: Database, grant_id: str, message_ids: Sequence[str])
     rows = await db.read_prepared("messages_json", query, {"grant_id": grant_id, "ids": ids})
     by_id = {r[0]: assemble(r[1:]) for r in rows}
     return [by_id[m] for m in message_ids if m in by_id]
+
+
+async def message_json_one(db: Database, grant_id: str, message_id: str) -> bytes:
+    """The JSON of one message of this grant (404 when it is not one)."""
+    found = await messages_json(db, grant_id, [message_id])
+    if not found:
+        raise NotFound(f"message {message_id} not found")
+    return found[0]
 
 
 async def message_rows(

@@ -37,7 +37,6 @@ from inboxsync.runtime import Runtime
 from inboxsync.search import service as search
 from inboxsync.store import actions, queries
 from inboxsync.store.db import Database
-from inboxsync.store.models import Message
 from inboxsync.views import serialize
 
 router = APIRouter(tags=["messages"], responses=schemas.errors_doc(400, 401, 404))
@@ -154,10 +153,10 @@ async def list_messages(request: Request, grant_id: GrantPath) -> responses.Json
     if mode == "standard" and fields_of is None and search_query is None and by_address:
         # Address filters: the ids from the text index, then the messages' JSON by id.
         async with runtime.db.read_session() as session:
-            keys, next_key = await search.messages_by_address(
-                session, gid, flt, by_address, size, after, (Message.id,), runtime.db
+            ids, next_key = await search.message_ids_by_address(
+                session, runtime.db, gid, flt, by_address, size, after
             )
-        texts = await queries.messages_json(runtime.db, gid, [k.id for k in keys])
+        texts = await queries.messages_json(runtime.db, gid, ids)
         return responses.many_texts(request, texts, encode_cursor(kind, next_key))
     async with runtime.db.read_session() as session:
         if search_query is not None:
