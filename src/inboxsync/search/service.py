@@ -10,12 +10,11 @@ from sqlalchemy import ColumnElement, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import InvalidRequest
-from inboxsync.search.plan import FolderRef, compile_query, simplify
+from inboxsync.search.plan import FolderRef, compile_query
 from inboxsync.store import listing
-from inboxsync.store.db import Database
-from inboxsync.store.models import Message, Thread
+from inboxsync.store.models import Thread
 from inboxsync.store.queries import Key, MessageFilter, like_escape
-from inboxsync.store.search import All, Any_, Expr, Words
+from inboxsync.store.search import Expr
 from inboxsync.store.search_pages import SearchRequest, message_search_page, thread_search_page
 
 SORTS = ("newest", "relevance")
@@ -51,53 +50,6 @@ async def messages(
     expr = await expression(session, grant_id, query)
     request = SearchRequest(grant_id, expr, filters, relevance=relevance)
     return await message_search_page(session, request, limit, after)
-
-
-ADDRESS_FIELDS = ("sender", "to_addr", "cc_addr", "bcc_addr")
-
-
-def address_expr(filters: MessageFilter) -> Expr | None:
-    """The text-index narrowing of the address filters (``from=``, ``to=``, ``any_email=`` …), or
-    None when there are none. An address's words as a phrase in the field hold wherever the address
-    does; the exact match stays a condition of the filters (``store/queries.message_conditions``)."""
-    items: list[Expr] = []
-    for field, emails in zip(
-        ADDRESS_FIELDS, (filters.from_, filters.to, filters.cc, filters.bcc), strict=True
-    ):
-        if emails:
-            items.append(Any_(tuple(Words(e, field) for e in emails)))
-    if filters.any_email:
-        items.append(Any_(tuple(Words(e, f) for e in filters.any_email for f in ADDRESS_FIELDS)))
-    return simplify(All(tuple(items))) if items else None
-
-
-async def messages_by_address(
-    session: AsyncSession,
-    grant_id: str,
-    filters: MessageFilter,
-    expr: Expr,
-    limit: int,
-    after: Key | None,
-) -> tuple[list[Row[Any]], Key | None]:
-    """A list page with address filters, read through the text index (a LIKE over every message's
-    addresses scanned the whole grant: 224 ms at 100,000 messages on PostgreSQL)."""
-    return await message_search_page(session, SearchRequest(grant_id, expr, filters), limit, after)
-
-
-async def message_ids_by_address(
-    session: AsyncSession,
-    db: Database,
-    grant_id: str,
-    filters: MessageFilter,
-    expr: Expr,
-    limit: int,
-    after: Key | None,
-) -> tuple[list[str], Key | None]:
-    """:func:`messages_by_address`, ids only (the page's JSON comes by id from
-    :func:`~inboxsync.store.queries.messages_json`); on SQLite read inline outside the session."""
-    request = SearchRequest(grant_id, expr, filters)
-    rows, key = await message_search_page(session, request, limit, after, (Message.id,), db)
-    return [row.id for row in rows], key
 
 
 async def threads(

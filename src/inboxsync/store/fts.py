@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inboxsync.store import bulk
+from inboxsync.store import addresses, bulk
 from inboxsync.store.records import NewMessage
 
 FIELDS = ("subject", "sender", "to_addr", "cc_addr", "bcc_addr", "filename", "body")
@@ -69,6 +69,8 @@ class SearchDoc:
     grant_id: str
     received_at: int
     fields: tuple[str, ...]  # normalised, in FIELDS order
+    # Its rows of the address index (store/addresses.py), written and forgotten with it.
+    addresses: tuple[tuple[str, int], ...] = ()
 
 
 def fields(
@@ -107,18 +109,21 @@ def document(
     filenames: Iterable[str | None],
     body: str,
 ) -> SearchDoc:
+    from_, to, cc, bcc = list(from_), list(to), list(cc), list(bcc)
     return SearchDoc(
         message_id,
         grant_id,
         received_at,
         fields(subject=subject, from_=from_, to=to, cc=cc, bcc=bcc, filenames=filenames, body=body),
+        addresses.roles_of(from_, to, cc, bcc),
     )
 
 
 def of_new(grant_id: str, message_id: str, m: NewMessage) -> SearchDoc:
     """The document of a message being ingested (its fields were normalised at parse time)."""
     if m.search_fields:
-        return SearchDoc(message_id, grant_id, m.received_at, m.search_fields)
+        roles = addresses.roles_of(m.from_, m.to, m.cc, m.bcc)
+        return SearchDoc(message_id, grant_id, m.received_at, m.search_fields, roles)
     return document(
         message_id,
         grant_id,
@@ -143,9 +148,18 @@ def _dialect(session: AsyncSession) -> str:
 
 
 async def index(session: AsyncSession, docs: Sequence[SearchDoc]) -> None:
-    """Add the documents of new messages (one bulk statement, in the caller's transaction)."""
+    """Add the documents of new messages and their rows of the address index (one bulk statement
+    each, in the caller's transaction)."""
     if not docs:
         return
+    await addresses.insert(
+        session,
+        [
+            r
+            for d in docs
+            for r in addresses.rows_of(d.grant_id, d.message_id, d.received_at, d.addresses)
+        ],
+    )
     if _dialect(session) == "postgresql":
         await session.execute(text(_PG_INSERT), [_pg_row(d) for d in docs])
         return
@@ -172,14 +186,16 @@ async def index(session: AsyncSession, docs: Sequence[SearchDoc]) -> None:
 
 
 async def forget(session: AsyncSession, message_ids: Sequence[str]) -> None:
-    """Remove the documents of messages (deleting a message does it too, by cascade)."""
+    """Remove the documents of messages and their rows of the address index (deleting a message
+    does it too, by cascade)."""
     for start in range(0, len(message_ids), 500):
         chunk = list(message_ids[start : start + 500])
         marks = ", ".join(f":m{i}" for i in range(len(chunk)))
-        await session.execute(
-            text(f"DELETE FROM search_docs WHERE message_id IN ({marks})"),
-            {f"m{i}": m for i, m in enumerate(chunk)},
-        )
+        for table in ("search_docs", "message_addresses"):
+            await session.execute(
+                text(f"DELETE FROM {table} WHERE message_id IN ({marks})"),
+                {f"m{i}": m for i, m in enumerate(chunk)},
+            )
 
 
 async def _fresh_docids(session: AsyncSession, received: Sequence[int]) -> list[int]:

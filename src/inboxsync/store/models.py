@@ -193,6 +193,26 @@ class Message(Base):
     json_head: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+class MessageAddress(Base):
+    """One address of a message (its sender's, its recipients'), with the fields it is in: the index
+    of the list filters by address (``from=``, ``to=``, ``any_email=`` …), ordered like the message
+    list itself so that a page of one address's messages is one range of it (docs/adr/0013)."""
+
+    __tablename__ = "message_addresses"
+    __table_args__ = (
+        Index("ix_message_addresses_message", "message_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    grant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)  # stripped, lower case
+    received_at: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Message.received_at
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    roles: Mapped[int] = mapped_column(Integer)  # bits of store/addresses.py ROLES
+
+
 class MessageFolder(Base):
     """Which folder holds which message, under which UID, with which flags."""
 

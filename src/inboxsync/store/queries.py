@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -21,14 +21,11 @@ from sqlalchemy import (
     Row,
     Select,
     String,
-    Text,
     and_,
     bindparam,
-    cast,
     exists,
     func,
     literal_column,
-    or_,
     select,
     tuple_,
 )
@@ -36,9 +33,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
+from inboxsync.store import addresses
 from inboxsync.store.db import Database
 from inboxsync.store.message_json import assemble, message_parts
-from inboxsync.store.models import Attachment, Folder, Message, MessageFolder
+from inboxsync.store.models import Attachment, Folder, Message, MessageAddress, MessageFolder
 
 MESSAGE_COLUMNS = (
     Message.id,
@@ -102,22 +100,20 @@ def like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _email_patterns(email: str) -> set[str]:
-    """LIKE patterns for a serialised ``{"name", "email"}`` member, whichever JSON encoder wrote it
-
-    (the ORM's ``json.dumps`` defaults, or the ingest path's compact, non-ASCII-keeping encoder).
-    """
-    patterns = set()
-    for ascii_only in (True, False):
-        encoded = like_escape(json.dumps(email.strip(), ensure_ascii=ascii_only)[1:-1])
-        for sep in (": ", ":"):
-            patterns.add(f'%"email"{sep}"{encoded}"%')
-    return patterns
+_ADDRESS_FIELDS = (("from_", "from"), ("to", "to"), ("cc", "cc"), ("bcc", "bcc"))
 
 
-def _has_email(column: Any, emails: Sequence[str]) -> ColumnElement[bool]:
-    text = cast(column, Text)
-    return or_(*(text.ilike(p, escape="\\") for e in emails for p in sorted(_email_patterns(e))))
+def address_filters(flt: MessageFilter) -> list[tuple[str, tuple[str, ...], int]]:
+    """The filter's address conditions, each as (its field of :class:`MessageFilter`, addresses,
+    field bits of ``message_addresses``): all must hold, each by any of its addresses."""
+    found = [
+        (name, emails, addresses.ROLES[role])
+        for name, role in _ADDRESS_FIELDS
+        if (emails := getattr(flt, name))
+    ]
+    if flt.any_email:
+        found.append(("any_email", flt.any_email, addresses.ANY_ROLE))
+    return found
 
 
 def message_conditions(flt: MessageFilter) -> list[ColumnElement[bool]]:
@@ -125,23 +121,8 @@ def message_conditions(flt: MessageFilter) -> list[ColumnElement[bool]]:
     terms: list[ColumnElement[bool]] = []
     if flt.subject:
         terms.append(Message.subject.ilike(f"%{like_escape(flt.subject)}%", escape="\\"))
-    for column, emails in (
-        (Message.from_, flt.from_),
-        (Message.to, flt.to),
-        (Message.cc, flt.cc),
-        (Message.bcc, flt.bcc),
-    ):
-        if emails:
-            terms.append(_has_email(column, emails))
-    if flt.any_email:
-        terms.append(
-            or_(
-                *(
-                    _has_email(c, flt.any_email)
-                    for c in (Message.from_, Message.to, Message.cc, Message.bcc)
-                )
-            )
-        )
+    for _, emails, roles in address_filters(flt):
+        terms.append(addresses.has_address(emails, roles))
     if flt.unread is not None:
         terms.append(Message.unread.is_(flt.unread))
     if flt.starred is not None:
@@ -153,6 +134,17 @@ def message_conditions(flt: MessageFilter) -> list[ColumnElement[bool]]:
     return terms
 
 
+def _address_driver(flt: MessageFilter) -> tuple[str, str, int] | None:
+    """The address a page walks ``message_addresses`` for (its first address filter, when that
+    names one address): the filter's field, the address, its field bits; None: the page walks
+    messages or a folder."""
+    found = address_filters(flt)
+    if not found or len(found[0][1]) != 1:
+        return None
+    name, emails, roles = found[0]
+    return name, addresses.normal(emails[0]), roles
+
+
 def _page_query(
     grant_id: str,
     flt: MessageFilter,
@@ -161,26 +153,47 @@ def _page_query(
     columns: Sequence[Any] = MESSAGE_COLUMNS,
 ) -> Select[Any]:
     """A keyset page. Its own values are named bound parameters (see :func:`_page_values`), so
-    that :func:`message_page_json` can run it again, compiled once, with other values."""
-    terms = message_conditions(flt)
-    if flt.folder_id is not None:
+    that :func:`message_page_json` can run it again, compiled once, with other values.
+
+    It walks, newest first, the index of the most telling filter: one address's range of
+    ``message_addresses`` (``from=``, ``any_email=`` … of one address), a folder's range of
+    ``message_folders`` (``in=``), or the grant's messages; the other filters are conditions."""
+    driver = _address_driver(flt)
+    walked_filter: dict[str, Any] = {} if driver is None else {driver[0]: ()}
+    terms = message_conditions(replace(flt, **walked_filter))
+    grant = bindparam("grant_id", grant_id, String)
+    folder = bindparam("folder_id", flt.folder_id, String)
+    if driver is not None:
+        walked = MessageAddress
+        received, ident = walked.received_at, walked.message_id
+        query = (
+            select(*columns)
+            .select_from(walked)
+            .join(Message, Message.id == walked.message_id)
+            .where(
+                walked.grant_id == grant,
+                walked.address == bindparam("address", driver[1], String),
+                walked.roles.op("&")(bindparam("roles", driver[2], Integer)) != 0,
+            )
+        )
+        if flt.folder_id is not None:
+            terms.append(
+                exists().where(
+                    MessageFolder.message_id == walked.message_id,
+                    MessageFolder.folder_id == folder,
+                )
+            )
+    elif flt.folder_id is not None:
         received, ident = MessageFolder.received_at, MessageFolder.message_id
         query = (
             select(*columns)
             .select_from(MessageFolder)
             .join(Message, Message.id == MessageFolder.message_id)
-            .where(
-                MessageFolder.folder_id == bindparam("folder_id", flt.folder_id, String),
-                Message.grant_id == bindparam("grant_id", grant_id, String),
-            )
+            .where(MessageFolder.folder_id == folder, Message.grant_id == grant)
         )
     else:
         received, ident = Message.received_at, Message.id
-        query = (
-            select(*columns)
-            .select_from(Message)
-            .where(Message.grant_id == bindparam("grant_id", grant_id, String))
-        )
+        query = select(*columns).select_from(Message).where(Message.grant_id == grant)
     if flt.received_before is not None:
         terms.append(received < bindparam("received_before", flt.received_before, BigInteger))
     if flt.received_after is not None:
@@ -201,8 +214,11 @@ def _page_values(
     grant_id: str, flt: MessageFilter, limit: int, after: Key | None
 ) -> dict[str, Any]:
     """The bound parameters of :func:`_page_query`."""
+    driver = _address_driver(flt)
     return {
         "grant_id": grant_id,
+        "address": driver[1] if driver else None,
+        "roles": driver[2] if driver else None,
         "folder_id": flt.folder_id,
         "received_before": flt.received_before,
         "received_after": flt.received_after,
@@ -218,11 +234,14 @@ def keyset_values(after: Key | None, limit: int) -> dict[str, Any]:
 
 def _page_shape(flt: MessageFilter, after: Key | None) -> tuple[object, ...] | None:
     """What tells two :func:`_page_query` statements apart once values are bound parameters;
-    None for filters with values of their own in the statement (subject, addresses, thread)."""
-    if flt.subject or flt.any_email or flt.from_ or flt.to or flt.cc or flt.bcc or flt.thread_id:
+    None for filters with values of their own in the statement (subject, thread, addresses but
+    the one the page walks)."""
+    walks_address = _address_driver(flt) is not None
+    if flt.subject or flt.thread_id or len(address_filters(flt)) > int(walks_address):
         return None
     return (
         "message_page_json",
+        walks_address,
         flt.folder_id is not None,
         flt.received_before is not None,
         flt.received_after is not None,

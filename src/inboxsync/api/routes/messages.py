@@ -140,9 +140,7 @@ async def list_messages(request: Request, grant_id: GrantPath) -> responses.Json
     search_query = q.SEARCH.read(query)
     relevance = search.check_sort(SORT.read(query))
     flt = await message_filter(runtime.db, gid, query)
-    by_address = None if flt is None else search.address_expr(flt)
-    # Search pages (and address-filtered ones, read through the search index) have their own tokens.
-    kind = "m" if search_query is None and by_address is None else "q"
+    kind = "m" if search_query is None else "q"  # search pages have their own tokens
     after = decode_cursor(kind, q.PAGE_TOKEN.read(query))
     if flt is None:
         return responses.many(request, [], None)
@@ -150,22 +148,10 @@ async def list_messages(request: Request, grant_id: GrantPath) -> responses.Json
         # The common case: one statement, no decoding.
         texts, next_key = await queries.message_page_json(runtime.db, gid, flt, size, after)
         return responses.many_texts(request, texts, encode_cursor("m", next_key))
-    if mode == "standard" and fields_of is None and search_query is None and by_address:
-        # Address filters: the ids from the text index, then the messages' JSON by id.
-        async with runtime.db.read_session() as session:
-            ids, next_key = await search.message_ids_by_address(
-                session, runtime.db, gid, flt, by_address, size, after
-            )
-        texts = await queries.messages_json(runtime.db, gid, ids)
-        return responses.many_texts(request, texts, encode_cursor(kind, next_key))
     async with runtime.db.read_session() as session:
         if search_query is not None:
             rows, next_key = await search.messages(
                 session, gid, search_query, flt, size, after, relevance=relevance
-            )
-        elif by_address is not None:
-            rows, next_key = await search.messages_by_address(
-                session, gid, flt, by_address, size, after
             )
         else:
             rows, next_key = await queries.message_page(session, gid, flt, size, after)
