@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         "before the worker takes it over (the request's process died).",
     )
     smtp_timeout: float = Field(default=60.0, gt=0, description="Seconds per SMTP command.")
+    head_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        le=65536,
+        description="PostgreSQL: megabytes of messages' unchanging JSON each API process keeps, so "
+        "that a page of messages it served before crosses the socket without bodies (0: none).",
+    )
     db_pool_size: int = Field(
         default=10,
         ge=1,

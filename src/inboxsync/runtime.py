@@ -26,7 +26,11 @@ class Runtime:
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         return cls(
             settings=settings,
-            db=Database(settings.resolved_database_url(), pool_size=settings.db_pool_size),
+            db=Database(
+                settings.resolved_database_url(),
+                pool_size=settings.db_pool_size,
+                head_cache_bytes=settings.head_cache_mb << 20,
+            ),
             blobs=FileBlobStore(settings.data_dir / "blobs", durable=settings.durable_writes),
             sealer=Sealer(load_or_create_key(secret, settings.data_dir)),
         )

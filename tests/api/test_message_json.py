@@ -20,8 +20,13 @@ from sqlalchemy import text
 
 from inboxsync import store
 from inboxsync.runtime import Runtime
-from tests.compat.harness import any_runtime, asgi_client
+from inboxsync.store import queries
+from inboxsync.store.db import HeadCache
+from inboxsync.store.migrate import upgrade
+from inboxsync.store.queries import MessageFilter
+from tests.compat.harness import any_runtime, asgi_client, make_runtime
 from tests.compat.seed import Seeded, seed_grant
+from tests.support.database import create_pg_database, drop_pg_database, pg_url
 
 __all__ = ["any_runtime"]
 
@@ -135,3 +140,69 @@ async def test_heads_written_by_ingest_equal_the_migrations(any_runtime: Runtime
         assert ours == theirs, mid
         with_files += bool(ours["attachments"])
     assert with_files  # the corpus has messages with attachments
+
+
+def test_the_head_cache_keeps_the_most_recently_used_within_its_bytes() -> None:
+    cache = HeadCache(1000)
+    for i in range(16):  # 960 bytes
+        cache.put(f"m{i}", b"x" * 60)
+    assert cache.get("m0") == b"x" * 60  # m0 is now the most recent
+    cache.put("new", b"y" * 60)  # 1,020 bytes: the least recent (m1) goes
+    assert cache.get("m1") is None and cache.get("m0") and cache.get("new")
+    cache.put("huge", b"h" * 63)  # more than a sixteenth of the limit: never kept
+    assert cache.get("huge") is None and cache.size == 960
+
+
+@pytest.fixture
+async def pg_runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    name = await create_pg_database()
+    runtime = make_runtime(tmp_path, pg_url(name))
+    try:
+        await upgrade(runtime.db)
+        yield runtime
+    finally:
+        await runtime.close()
+        await drop_pg_database(name)
+
+
+@pytest.mark.postgres
+async def test_pages_read_through_a_small_head_cache_are_the_same(
+    pg_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL pages read their heads from the process's cache or by id: with a cache that holds
+    a few heads, pages of every filter are those rendered with the heads in the page's statement;
+    a message deleted between the page and its heads is left out, not rendered as garbage."""
+    db = pg_runtime.db
+    assert db.heads is not None  # PostgreSQL keeps one by default
+    seeded = await seed_grant(pg_runtime, count=80)
+    flt = MessageFilter(folder_id=seeded.folder_ids["inbox"])
+    heads, db.heads = db.heads, None
+    plain = [
+        await queries.message_page_json(db, seeded.grant_id, f, 30, None)
+        for f in (MessageFilter(), flt)
+    ]
+    db._prepared.clear()
+    db.heads = HeadCache(20_000)
+    for _ in range(2):  # cold, then partly warm
+        cached = [
+            await queries.message_page_json(db, seeded.grant_id, f, 30, None)
+            for f in (MessageFilter(), flt)
+        ]
+        assert cached == plain
+    assert 0 < db.heads.size <= 20_000
+    texts, _ = plain[0]
+    ids = [json.loads(t)["id"] for t in texts]
+    db.heads = HeadCache(20_000)
+    deleted = ids[3]
+    real_read = db.read_prepared
+
+    async def delete_first(key: Any, build: Any, values: Any) -> Any:
+        if key == "message_heads":
+            async with db.transaction() as s:
+                await s.execute(text("DELETE FROM messages WHERE id = :i"), {"i": deleted})
+        return await real_read(key, build, values)
+
+    monkeypatch.setattr(db, "read_prepared", delete_first)
+    texts, _ = await queries.message_page_json(db, seeded.grant_id, MessageFilter(), 30, None)
+    assert [json.loads(t)["id"] for t in texts] == [i for i in ids if i != deleted]
+    db.heads = heads

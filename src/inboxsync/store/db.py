@@ -6,6 +6,7 @@ import asyncio
 import json
 import sqlite3
 import sys
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -126,12 +127,49 @@ def storage_error(exc: BaseException) -> StorageError:
     return StorageError(f"database error: {exc.__class__.__name__}: {exc}")
 
 
+class HeadCache:
+    """Immutable values (message heads) by key, the least recently used dropped past ``limit``
+    bytes of values."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._values: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, key: str) -> bytes | None:
+        value = self._values.get(key)
+        if value is not None:
+            self._values.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: bytes) -> None:
+        if len(value) > self.limit // 16 or key in self._values:
+            return  # a huge body would push out many pages' worth
+        self._values[key] = value
+        self.size += len(value)
+        while self.size > self.limit:
+            _, dropped = self._values.popitem(last=False)
+            self.size -= len(dropped)
+
+
 class Database:
     """An async engine plus sessions; ``is_sqlite`` tells the repositories which dialect they face."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        head_cache_bytes: int = 64 << 20,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # PostgreSQL: message heads this process served, so that they cross the socket once
+        # (store/message_json.py). SQLite reads them from its own page cache: none.
+        self.heads = (
+            HeadCache(head_cache_bytes) if head_cache_bytes and not self.is_sqlite else None
+        )
         kwargs: dict[str, Any] = {
             "echo": echo,
             "json_serializer": dumps,

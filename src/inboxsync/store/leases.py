@@ -230,6 +230,7 @@ class FencedDatabase(Database):
         self.engine = db.engine
         self.sessions = db.sessions
         self._waiters = db._waiters
+        self.heads = db.heads
         self.base = db
         self.lease = lease
 

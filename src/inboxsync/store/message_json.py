@@ -121,10 +121,12 @@ _PG_THREAD = """(json_build_object(
  'latest_message_sent_date', threads.latest_message_sent_date))::text"""
 
 
-def message_parts(sqlite: bool) -> tuple[ColumnElement[Any], ...]:
+def message_parts(sqlite: bool, *, head: bool = True) -> tuple[ColumnElement[Any], ...]:
     """The columns from which :func:`assemble` builds the JSON of the ``messages`` row of each
     result row: its head (UTF-8 bytes: no decoding to ``str`` and encoding back), the fields that
-    change, and the whole object rendered live only where there is no head."""
+    change, and the whole object rendered live only where there is no head. ``head`` False:
+    instead of the head, whether there is one (the caller has it, or reads it by id: see
+    :func:`inboxsync.store.queries.message_page_json`)."""
     if sqlite:
         metadata = "messages.metadata"
         folders = "(SELECT group_concat(folder_id, ' ') FROM message_folders"
@@ -134,7 +136,9 @@ def message_parts(sqlite: bool) -> tuple[ColumnElement[Any], ...]:
         folders = "(SELECT string_agg(folder_id, ' ') FROM message_folders"
         live = f"({_PG_MESSAGE_LIVE})::text"
     return (
-        literal_column("messages.json_head", LargeBinary),
+        literal_column("messages.json_head", LargeBinary)
+        if head
+        else literal_column("messages.json_head IS NOT NULL", Boolean),
         literal_column("messages.thread_id", Text),
         literal_column("messages.unread", Boolean),
         literal_column("messages.starred", Boolean),

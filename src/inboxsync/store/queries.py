@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
 from inboxsync.store import addresses
-from inboxsync.store.db import Database
+from inboxsync.store.db import Database, HeadCache
 from inboxsync.store.message_json import assemble, message_parts
 from inboxsync.store.models import Attachment, Folder, Message, MessageAddress, MessageFolder
 
@@ -276,8 +276,10 @@ async def message_page_json(
     assembled from its stored head and the fields that change (:mod:`inboxsync.store.message_json`),
     read outside any session: compiled once per shape of filters (:meth:`Database.read_prepared`),
     or through :meth:`Database.read` for filters that take patterns (subject, thread).
+    With a head cache (:attr:`Database.heads`) the page's statement reads no heads: those the
+    process has come from it, the others by id in a second statement.
     """
-    columns = (Message.received_at, Message.id, *message_parts(db.is_sqlite))
+    columns = (Message.received_at, Message.id, *message_parts(db.is_sqlite, head=not db.heads))
     rows = await db.read_prepared(
         _page_shape(flt, after),
         lambda: _page_query(grant_id, flt, limit + 1, after, columns),
@@ -292,15 +294,55 @@ async def message_page_json(
     more = len(unique) > limit
     unique = unique[:limit]
     next_key = (unique[-1][0], unique[-1][1]) if more and unique else None
+    if db.heads is not None:
+        unique = await _with_heads(db, db.heads, unique, 1)
     return [assemble(r[2:]) for r in unique], next_key
+
+
+async def _with_heads(
+    db: Database, cache: HeadCache, rows: Sequence[Sequence[Any]], at: int
+) -> list[Sequence[Any]]:
+    """Rows read with ``message_parts(head=False)`` (the message id at ``at``, whether it has a
+    head next) with the head in its place: from ``cache``, or read by id and kept there. A row
+    whose head is gone (its message deleted in between) is left out."""
+    heads: dict[str, bytes] = {}
+    missing: list[str] = []
+    for row in rows:
+        if row[at + 1]:
+            head = cache.get(row[at])
+            if head is None:
+                missing.append(row[at])
+            else:
+                heads[row[at]] = head
+    if missing:
+        found = await db.read_prepared(
+            "message_heads",
+            lambda: select(Message.id, Message.json_head).where(
+                Message.id == func.any(bindparam("ids", type_=ARRAY(String)))
+            ),
+            {"ids": missing},
+        )
+        for mid, head in found:
+            if head is not None:
+                cache.put(mid, head)
+                heads[mid] = head
+    out: list[Sequence[Any]] = []
+    for row in rows:
+        if not row[at + 1]:
+            out.append((*row[: at + 1], None, *row[at + 2 :]))
+        elif row[at] in heads:
+            out.append((*row[: at + 1], heads[row[at]], *row[at + 2 :]))
+    return out
 
 
 async def messages_json(db: Database, grant_id: str, message_ids: Sequence[str]) -> list[bytes]:
     """The JSON of these messages of this grant, in the order given (missing ids skipped): one
-    prepared statement whatever their number (the ids travel as one parameter)."""
+    prepared statement whatever their number (the ids travel as one parameter); heads as in
+    :func:`message_page_json`."""
     if not message_ids:
         return []
     sqlite = db.is_sqlite
+    parts = message_parts(sqlite, head=not db.heads)
 
     def query() -> Select[Any]:
         grant = bindparam("grant_id", type_=String)
@@ -308,17 +350,19 @@ async def messages_json(db: Database, grant_id: str, message_ids: Sequence[str])
             ids = bindparam("ids", type_=String)
             # The unary + keeps SQLite from walking every message of the grant by grant_id
             # instead of looking each id up by its primary key.
-            return select(Message.id, *message_parts(sqlite)).where(
+            return select(Message.id, *parts).where(
                 literal_column("+messages.grant_id") == grant,
                 Message.id.in_(select(literal_column("value")).select_from(func.json_each(ids))),
             )
-        return select(Message.id, *message_parts(sqlite)).where(
+        return select(Message.id, *parts).where(
             Message.grant_id == grant,
             Message.id == func.any(bindparam("ids", type_=ARRAY(String))),
         )
 
     ids: object = json.dumps(list(message_ids)) if sqlite else list(message_ids)
     rows = await db.read_prepared("messages_json", query, {"grant_id": grant_id, "ids": ids})
+    if db.heads is not None:
+        rows = await _with_heads(db, db.heads, rows, 0)
     by_id = {r[0]: assemble(r[1:]) for r in rows}
     return [by_id[m] for m in message_ids if m in by_id]
 
