@@ -11,41 +11,20 @@ migration 0009 is what the migration fills.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from inboxsync.runtime import Runtime
 from inboxsync.store.migrate import downgrade, upgrade
-from tests.compat.harness import any_runtime, asgi_client
+from tests.compat.harness import all_pages, any_runtime, seeded_client
 from tests.compat.seed import Seeded, seed_grant
 
-__all__ = ["any_runtime"]
+__all__ = ["any_runtime", "seeded_client"]
 
 Message = dict[str, Any]
-
-
-@pytest.fixture
-async def world(any_runtime: Runtime) -> AsyncIterator[tuple[httpx.AsyncClient, Seeded]]:
-    seeded = await seed_grant(any_runtime, count=120)
-    async with asgi_client(any_runtime) as client:
-        yield client, seeded
-
-
-async def _all(client: httpx.AsyncClient, url: str, params: dict[str, Any]) -> list[Message]:
-    out: list[Message] = []
-    token = None
-    while True:
-        page = await client.get(url, params={**params, "page_token": token} if token else params)
-        assert page.status_code == 200, page.text
-        body = page.json()
-        out.extend(body["data"])
-        token = body["next_cursor"]
-        if not token:
-            return out
 
 
 def _emails(m: Message, *fields: str) -> set[str]:
@@ -60,10 +39,12 @@ def _in(fields: tuple[str, ...], *emails: str) -> Callable[[Message], bool]:
 ANY = ("from", "to", "cc", "bcc")
 
 
-async def test_address_filters_match_the_oracle(world: tuple[httpx.AsyncClient, Seeded]) -> None:
-    client, seeded = world
+async def test_address_filters_match_the_oracle(
+    seeded_client: tuple[httpx.AsyncClient, Seeded],
+) -> None:
+    client, seeded = seeded_client
     base = f"/v3/grants/{seeded.grant_id}/messages"
-    everything = await _all(client, base, {"limit": 200})
+    everything = await all_pages(client, base, {"limit": 200})
     senders = Counter(p["email"] for m in everything for p in m["from"])
     common, rare = senders.most_common(1)[0][0], senders.most_common()[-1][0]
     recipients = Counter(p["email"] for m in everything for p in m["to"])
@@ -90,15 +71,17 @@ async def test_address_filters_match_the_oracle(world: tuple[httpx.AsyncClient, 
     assert senders[common] > 2  # pages of 2 meet more than one page
     for params, wanted in cases:
         expected = [m["id"] for m in everything if wanted(m)]
-        got = [m["id"] for m in await _all(client, base, {"limit": 2, **params})]
+        got = [m["id"] for m in await all_pages(client, base, {"limit": 2, **params})]
         assert got == expected, params
         if expected:  # the row path (select=) reads the same index
-            rows = await _all(client, base, {"limit": 50, **params, "select": "id,from"})
+            rows = await all_pages(client, base, {"limit": 50, **params, "select": "id,from"})
             assert [m["id"] for m in rows] == expected, params
 
 
-async def test_drafts_follow_their_recipients(world: tuple[httpx.AsyncClient, Seeded]) -> None:
-    client, seeded = world
+async def test_drafts_follow_their_recipients(
+    seeded_client: tuple[httpx.AsyncClient, Seeded],
+) -> None:
+    client, seeded = seeded_client
     g = f"/v3/grants/{seeded.grant_id}"
     made = await client.post(
         f"{g}/drafts", json={"subject": "d", "to": [{"email": "Carol@Example.com"}], "body": "x"}

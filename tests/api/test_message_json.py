@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,11 @@ from inboxsync import store
 from inboxsync.runtime import Runtime
 from inboxsync.store import queries
 from inboxsync.store.db import HeadCache
-from inboxsync.store.migrate import upgrade
 from inboxsync.store.queries import MessageFilter
-from tests.compat.harness import any_runtime, asgi_client, make_runtime
+from tests.compat.harness import all_pages, any_runtime, pg_runtime, seeded_client
 from tests.compat.seed import Seeded, seed_grant
-from tests.support.database import create_pg_database, drop_pg_database, pg_url
 
-__all__ = ["any_runtime"]
+__all__ = ["any_runtime", "pg_runtime", "seeded_client"]
 
 MESSAGE_FIELDS = (
     "object,id,grant_id,thread_id,subject,from,to,cc,bcc,reply_to,date,created_at,unread,"
@@ -41,28 +38,8 @@ THREAD_FIELDS = (
 )
 
 
-@pytest.fixture
-async def world(any_runtime: Runtime) -> AsyncIterator[tuple[httpx.AsyncClient, Seeded]]:
-    seeded = await seed_grant(any_runtime, count=120)
-    async with asgi_client(any_runtime) as client:
-        yield client, seeded
-
-
-async def _all(client: httpx.AsyncClient, url: str, params: dict[str, Any]) -> list[Any]:
-    out: list[Any] = []
-    token = None
-    while True:
-        page = await client.get(url, params={**params, "page_token": token} if token else params)
-        assert page.status_code == 200, page.text
-        body = page.json()
-        out.extend(body["data"])
-        token = body["next_cursor"]
-        if not token:
-            return out
-
-
-async def test_messages_and_threads_agree(world: tuple[httpx.AsyncClient, Seeded]) -> None:
-    client, seeded = world
+async def test_messages_and_threads_agree(seeded_client: tuple[httpx.AsyncClient, Seeded]) -> None:
+    client, seeded = seeded_client
     base = f"/v3/grants/{seeded.grant_id}"
     first = (await client.get(f"{base}/messages", params={"limit": 3})).json()["data"]
     changed = await client.put(
@@ -85,34 +62,34 @@ async def test_messages_and_threads_agree(world: tuple[httpx.AsyncClient, Seeded
         {"from": sender},  # through the text index, then the messages' JSON by id
         {"any_email": sender, "in": "inbox"},
     ):
-        fast = await _all(client, f"{base}/messages", {"limit": 25, **params})
-        rows = await _all(
+        fast = await all_pages(client, f"{base}/messages", {"limit": 25, **params})
+        rows = await all_pages(
             client, f"{base}/messages", {"limit": 25, **params, "select": MESSAGE_FIELDS}
         )
         assert fast == rows and fast, params
         for m in fast[:5]:
             assert (await client.get(f"{base}/messages/{m['id']}")).json()["data"] == m
 
-    messages = await _all(client, f"{base}/messages", {"limit": 200})
+    messages = await all_pages(client, f"{base}/messages", {"limit": 200})
     assert any(m["attachments"] for m in messages)
     assert any(len(m["folders"]) == 2 for m in messages)
     assert any(m["metadata"] == {"k": "v ü", "n": 1} and m["starred"] for m in messages)
 
     for params in ({}, {"in": "inbox"}, {"unread": "false"}):
-        fast = await _all(client, f"{base}/threads", {"limit": 20, **params})
-        rows = await _all(
+        fast = await all_pages(client, f"{base}/threads", {"limit": 20, **params})
+        rows = await all_pages(
             client, f"{base}/threads", {"limit": 20, **params, "select": THREAD_FIELDS}
         )
         assert fast == rows and fast, params
         for t in fast[:5]:
             assert (await client.get(f"{base}/threads/{t['id']}")).json()["data"] == t
-    threads = await _all(client, f"{base}/threads", {"limit": 200})
+    threads = await all_pages(client, f"{base}/threads", {"limit": 200})
     assert any(len(t["message_ids"]) > 1 for t in threads)
     assert any(t["draft_ids"] for t in threads)
 
 
-async def test_unknown_ids_are_404(world: tuple[httpx.AsyncClient, Seeded]) -> None:
-    client, seeded = world
+async def test_unknown_ids_are_404(seeded_client: tuple[httpx.AsyncClient, Seeded]) -> None:
+    client, seeded = seeded_client
     base = f"/v3/grants/{seeded.grant_id}"
     for path in ("messages/01aaaaaaaaaaaaaaaaaaaaaaaa", "threads/01aaaaaaaaaaaaaaaaaaaaaaaa"):
         answer = await client.get(f"{base}/{path}")
@@ -151,18 +128,6 @@ def test_the_head_cache_keeps_the_most_recently_used_within_its_bytes() -> None:
     assert cache.get("m1") is None and cache.get("m0") and cache.get("new")
     cache.put("huge", b"h" * 63)  # more than a sixteenth of the limit: never kept
     assert cache.get("huge") is None and cache.size == 960
-
-
-@pytest.fixture
-async def pg_runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    name = await create_pg_database()
-    runtime = make_runtime(tmp_path, pg_url(name))
-    try:
-        await upgrade(runtime.db)
-        yield runtime
-    finally:
-        await runtime.close()
-        await drop_pg_database(name)
 
 
 @pytest.mark.postgres

@@ -6,7 +6,9 @@ Import the fixtures you use into a test module (``from tests.compat.harness impo
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,6 +44,19 @@ async def api_runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     await runtime.close()
 
 
+@asynccontextmanager
+async def pg_runtime_in(data_dir: Path) -> AsyncIterator[Runtime]:
+    """A migrated runtime on a PostgreSQL database of its own, dropped after."""
+    name = await create_pg_database()
+    runtime = make_runtime(data_dir, pg_url(name))
+    try:
+        await upgrade(runtime.db)
+        yield runtime
+    finally:
+        await runtime.close()
+        await drop_pg_database(name)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def any_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
     """A migrated runtime on each backend."""
@@ -51,14 +66,37 @@ async def any_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         yield runtime
         await runtime.close()
         return
-    name = await create_pg_database()
-    runtime = make_runtime(tmp_path, pg_url(name))
-    try:
-        await upgrade(runtime.db)
+    async with pg_runtime_in(tmp_path) as runtime:
         yield runtime
-    finally:
-        await runtime.close()
-        await drop_pg_database(name)
+
+
+@pytest.fixture
+async def pg_runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A migrated runtime on PostgreSQL."""
+    async with pg_runtime_in(tmp_path) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+async def seeded_client(any_runtime: Runtime) -> AsyncIterator[tuple[httpx.AsyncClient, Seeded]]:
+    """A grant of 120 corpus messages on each backend, and an in-process client of the API."""
+    seeded = await seed_grant(any_runtime, count=120)
+    async with asgi_client(any_runtime) as client:
+        yield client, seeded
+
+
+async def all_pages(client: httpx.AsyncClient, url: str, params: dict[str, Any]) -> list[Any]:
+    """Every item of a list, page after page (``next_cursor``), each page answered 200."""
+    out: list[Any] = []
+    token = None
+    while True:
+        page = await client.get(url, params={**params, "page_token": token} if token else params)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        out.extend(body["data"])
+        token = body["next_cursor"]
+        if not token:
+            return out
 
 
 @pytest.fixture
