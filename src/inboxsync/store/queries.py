@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inboxsync.errors import NotFound
 from inboxsync.store import addresses
 from inboxsync.store.db import Database, HeadCache
-from inboxsync.store.message_json import assemble, message_parts
+from inboxsync.store.message_json import assemble, head_or_live, message_parts
 from inboxsync.store.models import Attachment, Folder, Message, MessageAddress, MessageFolder
 
 MESSAGE_COLUMNS = (
@@ -303,35 +303,38 @@ async def _with_heads(
     db: Database, cache: HeadCache, rows: Sequence[Sequence[Any]], at: int
 ) -> list[Sequence[Any]]:
     """Rows read with ``message_parts(head=False)`` (the message id at ``at``, whether it has a
-    head next) with the head in its place: from ``cache``, or read by id and kept there. A row
-    whose head is gone (its message deleted in between) is left out."""
+    head next) completed: the head from ``cache``, or read by id and kept there; a message with
+    no head rendered live, by id. A row whose message is gone meanwhile is left out."""
     heads: dict[str, bytes] = {}
-    missing: list[str] = []
+    wanted: list[str] = []
     for row in rows:
-        if row[at + 1]:
-            head = cache.get(row[at])
-            if head is None:
-                missing.append(row[at])
-            else:
-                heads[row[at]] = head
-    if missing:
+        head = cache.get(row[at]) if row[at + 1] else None
+        if head is None:
+            wanted.append(row[at])
+        else:
+            heads[row[at]] = head
+    live: dict[str, str] = {}
+    if wanted:
         found = await db.read_prepared(
             "message_heads",
-            lambda: select(Message.id, Message.json_head).where(
+            lambda: select(Message.id, *head_or_live(db.is_sqlite)).where(
                 Message.id == func.any(bindparam("ids", type_=ARRAY(String)))
             ),
-            {"ids": missing},
+            {"ids": wanted},
         )
-        for mid, head in found:
+        for mid, head, rendered in found:
             if head is not None:
                 cache.put(mid, head)
                 heads[mid] = head
+            elif rendered is not None:
+                live[mid] = rendered
     out: list[Sequence[Any]] = []
     for row in rows:
-        if not row[at + 1]:
-            out.append((*row[: at + 1], None, *row[at + 2 :]))
-        elif row[at] in heads:
-            out.append((*row[: at + 1], heads[row[at]], *row[at + 2 :]))
+        mid = row[at]
+        if mid in heads:
+            out.append((*row[: at + 1], heads[mid], *row[at + 2 : -1], None))
+        elif mid in live:
+            out.append((*row[: at + 1], None, *row[at + 2 : -1], live[mid]))
     return out
 
 
