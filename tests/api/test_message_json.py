@@ -22,7 +22,7 @@ from inboxsync.runtime import Runtime
 from inboxsync.store import queries
 from inboxsync.store.db import HeadCache
 from inboxsync.store.queries import MessageFilter
-from tests.compat.harness import all_pages, any_runtime, pg_runtime, seeded_client
+from tests.compat.harness import all_pages, any_runtime, asgi_client, pg_runtime, seeded_client
 from tests.compat.seed import Seeded, seed_grant
 
 __all__ = ["any_runtime", "pg_runtime", "seeded_client"]
@@ -171,3 +171,44 @@ async def test_pages_read_through_a_small_head_cache_are_the_same(
     texts, _ = await queries.message_page_json(db, seeded.grant_id, MessageFilter(), 30, None)
     assert [json.loads(t)["id"] for t in texts] == [i for i in ids if i != deleted]
     db.heads = heads
+
+
+@pytest.mark.postgres
+async def test_folder_ids_on_the_row_follow_every_placement_change(pg_runtime: Runtime) -> None:
+    """PostgreSQL keeps a message's folder ids on its row by triggers (migration 0010): after ingest,
+    moves through the API, a message deleted and a folder deleted (by cascade), every row holds
+    exactly the folders of its placements."""
+    seeded = await seed_grant(pg_runtime, count=60)
+    stale = text(
+        "SELECT count(*) FROM messages AS m WHERE m.folder_ids IS DISTINCT FROM (SELECT "
+        "string_agg(DISTINCT f.folder_id, ' ' ORDER BY f.folder_id) FROM message_folders AS f "
+        "WHERE f.message_id = m.id)"
+    )
+    placed = text("SELECT count(*) FROM messages WHERE folder_ids LIKE '% %'")
+
+    async def check() -> None:
+        async with pg_runtime.db.transaction() as s:
+            assert (await s.execute(stale)).scalar() == 0
+
+    await check()
+    async with pg_runtime.db.transaction() as s:
+        assert (await s.execute(placed)).scalar()  # the seed puts some messages in two folders
+    base = f"/v3/grants/{seeded.grant_id}"
+    inbox, archive, trash = (seeded.folder_ids[r] for r in ("inbox", "archive", "trash"))
+    async with asgi_client(pg_runtime) as client:
+        ids = [
+            m["id"]
+            for m in (await client.get(f"{base}/messages", params={"limit": 6})).json()["data"]
+        ]
+        for mid, folders in zip(ids, ([archive], [inbox, trash], [trash]), strict=False):
+            answer = await client.put(f"{base}/messages/{mid}", json={"folders": folders})
+            assert answer.status_code == 200, answer.text
+            assert sorted(answer.json()["data"]["folders"]) == sorted(folders)
+        await check()
+        assert (await client.delete(f"{base}/messages/{ids[4]}")).status_code == 200
+        await check()
+        async with pg_runtime.db.transaction() as s:
+            await s.execute(text("DELETE FROM folders WHERE id = :f"), {"f": trash})
+        await check()
+        page = (await client.get(f"{base}/messages", params={"limit": 6})).json()["data"]
+        assert all(trash not in m["folders"] for m in page)

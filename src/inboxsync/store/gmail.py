@@ -188,7 +188,10 @@ async def ingest(
         placements.extend(_placements(grant_id, mid, labels, folder_ids, m.received_at))
     await assigner.flush()
     rows = [(mid, assigner.resolve(tid), m, p) for mid, tid, m, p in rows]
-    await messages.insert_new(session, grant_id, rows, now)  # with attachments and search docs
+    placed: dict[str, list[str]] = {}
+    for p in placements:
+        placed.setdefault(str(p["message_id"]), []).append(str(p["folder_id"]))
+    await messages.insert_new(session, grant_id, rows, now, placed)  # attachments, search docs
     await upsert(session, MessageFolder, placements, ["folder_id", "uid"])
     created = list(fresh)
     await changes.record_many(session, grant_id, "message", "created", created)

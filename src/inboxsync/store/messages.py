@@ -8,7 +8,7 @@ touched. The caller commits the batch together with the folder's progress cursor
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,10 +95,13 @@ async def insert_new(
     grant_id: str,
     rows: Sequence[tuple[str, str, NewMessage, Placement]],
     now: int,
+    folder_ids: Mapping[str, Iterable[str]],
 ) -> None:
     """Insert new messages given as (id, thread id, record, placement for their flags), with their
     attachments, full-text documents and pre-rendered JSON heads: one bulk statement per table (IMAP
-    and Gmail ingest)."""
+    and Gmail ingest). ``folder_ids``: the folders the caller places each in next (on PostgreSQL
+    the row gets them now, so that the triggers of migration 0010 need not write it again)."""
+    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
     message_rows: list[dict[str, object]] = []
     attachment_rows: list[dict[str, object]] = []
     search_docs: list[fts.SearchDoc] = []
@@ -106,6 +109,8 @@ async def insert_new(
         row = message_row(grant_id, mid, thread_id, m, p, now)
         files = attachment_rows_of(grant_id, mid, m)
         row["json_head"] = message_json.head_of(row, files)
+        placed = " ".join(sorted(set(folder_ids.get(mid, ()))))
+        row["folder_ids"] = placed if postgres and placed else None
         message_rows.append(row)
         search_docs.append(fts.of_new(grant_id, mid, m))  # full-text index, same transaction
         attachment_rows.extend(files)
@@ -143,7 +148,7 @@ async def ingest(
     await assigner.flush()
     # A later message of the batch may have merged the thread an earlier one was given.
     new_rows = [(mid, assigner.resolve(tid), m, p) for mid, tid, m, p in new_rows]
-    await insert_new(session, grant_id, new_rows, now)
+    await insert_new(session, grant_id, new_rows, now, {mid: (folder_id,) for mid, *_ in new_rows})
 
     created_set = set(created)
     placements = [

@@ -191,6 +191,9 @@ class Message(Base):
     updated_at: Mapped[int] = mapped_column(BigInteger)
     # The unchanging part of its API object, pre-rendered (store/message_json.py); NULL: rendered live.
     json_head: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # PostgreSQL: its folders' ids, space-separated, kept by triggers on message_folders (migration
+    # 0010); NULL on SQLite, which reads message_folders in-process.
+    folder_ids: Mapped[str | None] = mapped_column(Text)
 
 
 class MessageAddress(Base):
