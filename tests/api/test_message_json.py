@@ -212,3 +212,25 @@ async def test_folder_ids_on_the_row_follow_every_placement_change(pg_runtime: R
         await check()
         page = (await client.get(f"{base}/messages", params={"limit": 6})).json()["data"]
         assert all(trash not in m["folders"] for m in page)
+
+
+async def test_in_names_follow_folder_changes_made_through_the_api(
+    seeded_client: tuple[httpx.AsyncClient, Seeded],
+) -> None:
+    """A process keeps what an ``in=`` name resolved to for a second, and forgets it when its own
+    API creates, renames or deletes a folder: a rename is seen by the next list at once."""
+    client, seeded = seeded_client
+    base = f"/v3/grants/{seeded.grant_id}"
+    archive = seeded.folder_ids["archive"]
+
+    async def ids_in(name: str) -> list[str]:
+        page = await client.get(f"{base}/messages", params={"in": name, "limit": 200})
+        assert page.status_code == 200, page.text
+        return [m["id"] for m in page.json()["data"]]
+
+    before = await ids_in("Archive")
+    assert before and await ids_in("Kept") == []
+    renamed = await client.put(f"{base}/folders/{archive}", json={"name": "Kept"})
+    assert renamed.status_code == 200, renamed.text
+    assert await ids_in("Kept") == before  # "Kept" named nothing a moment ago
+    assert await ids_in("archive") == before  # its role still names it

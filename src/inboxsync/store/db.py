@@ -170,6 +170,8 @@ class Database:
         self.heads = (
             HeadCache(head_cache_bytes) if head_cache_bytes and not self.is_sqlite else None
         )
+        # (grant id, ``in=`` value) -> (expiry, folder id): see store/queries.resolve_folder.
+        self.folder_names: dict[tuple[str, str], tuple[float, str | None]] = {}
         kwargs: dict[str, Any] = {
             "echo": echo,
             "json_serializer": dumps,

@@ -231,6 +231,7 @@ class FencedDatabase(Database):
         self.sessions = db.sessions
         self._waiters = db._waiters
         self.heads = db.heads
+        self.folder_names = db.folder_names
         self.base = db
         self.lease = lease
 

@@ -10,6 +10,7 @@ Rows are plain Core rows (no ORM identity map) because this is the hot path.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -450,8 +451,32 @@ async def attachment_row(
     return row, str(row.sha256)
 
 
+#: How long a process trusts what an ``in=`` value named: folders change through its own API (which
+#: forgets at once, :func:`forget_folder_names`) or, rarely, through sync in another process.
+FOLDER_NAME_SECONDS = 1.0
+
+
+def forget_folder_names(db: Database, grant_id: str) -> None:
+    """After this process changed a grant's folders: resolve its ``in=`` values afresh."""
+    for key in [k for k in db.folder_names if k[0] == grant_id]:
+        del db.folder_names[key]
+
+
 async def resolve_folder(db: Database, grant_id: str, value: str) -> str | None:
-    """A folder id from an id, a role (``inbox``), a name or a path; None when nothing matches."""
+    """A folder id from an id, a role (``inbox``), a name or a path; None when nothing matches.
+    Kept for :data:`FOLDER_NAME_SECONDS`: a list in a folder then costs one statement, not two."""
+    now = time.monotonic()
+    known = db.folder_names.get((grant_id, value))
+    if known is not None and known[0] > now:
+        return known[1]
+    found = await _resolve_folder(db, grant_id, value)
+    if len(db.folder_names) > 10_000:
+        db.folder_names.clear()
+    db.folder_names[(grant_id, value)] = (now + FOLDER_NAME_SECONDS, found)
+    return found
+
+
+async def _resolve_folder(db: Database, grant_id: str, value: str) -> str | None:
 
     def query() -> Select[Any]:
         return select(Folder.id, Folder.role, Folder.path, Folder.name).where(

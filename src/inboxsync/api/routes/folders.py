@@ -15,7 +15,7 @@ from inboxsync.api.views import responses, schemas
 from inboxsync.api.views.params import GrantDep, body_doc, parse_select, read_json
 from inboxsync.api.views.query import parse_bool
 from inboxsync.errors import InvalidRequest
-from inboxsync.store import actions, folders, listing
+from inboxsync.store import actions, folders, listing, queries
 from inboxsync.views import serialize
 
 router = APIRouter(tags=["folders"], responses=schemas.errors_doc(400, 401, 404))
@@ -93,6 +93,7 @@ async def create_folder(
         text_color=body.text_color,
     )
     await session.commit()
+    queries.forget_folder_names(request.app.state.runtime.db, grant.id)
     counts = await listing.folder_counts(session, grant.id)
     return responses.one(request, serialize.folder(folder, counts.get(folder.id)))
 
@@ -136,6 +137,7 @@ async def update_folder(
     folder = await folders.get(session, grant.id, folder_id)
     await actions.update_folder(session, folder, body.model_dump(exclude_unset=True))
     await session.commit()
+    queries.forget_folder_names(request.app.state.runtime.db, grant.id)
     counts = await listing.folder_counts(session, grant.id)
     return responses.one(request, serialize.folder(folder, counts.get(folder.id)))
 
@@ -153,4 +155,5 @@ async def delete_folder(
     folder = await folders.get(session, grant.id, folder_id)
     await actions.delete_folder(session, folder, self_email=grant.email)
     await session.commit()
+    queries.forget_folder_names(request.app.state.runtime.db, grant.id)
     return responses.deleted(request)
