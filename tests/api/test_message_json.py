@@ -8,11 +8,13 @@ two folders, metadata, drafts, flags changed through the API.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -234,3 +236,41 @@ async def test_in_names_follow_folder_changes_made_through_the_api(
     assert renamed.status_code == 200, renamed.text
     assert await ids_in("Kept") == before  # "Kept" named nothing a moment ago
     assert await ids_in("archive") == before  # its role still names it
+
+
+@pytest.mark.postgres
+async def test_folder_ids_see_a_concurrent_placement_of_the_same_message(
+    pg_runtime: Runtime,
+) -> None:
+    """Two transactions each place one message in another folder at the same time: the second
+    waits for the first (the trigger locks the message rows) and stores both folders."""
+    seeded = await seed_grant(pg_runtime, count=10)
+    dsn = pg_runtime.db.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        row = await first.fetchrow(
+            "SELECT message_id, received_at FROM message_folders WHERE folder_id = $1 LIMIT 1",
+            seeded.folder_ids["inbox"],
+        )
+        place = (
+            "INSERT INTO message_folders (folder_id, uid, message_id, grant_id, flags, modseq, "
+            "received_at) VALUES ($1, $2, $3, $4, '[]', NULL, $5)"
+        )
+        values = (row["message_id"], seeded.grant_id, row["received_at"])
+        a, b = seeded.folder_ids["archive"], seeded.folder_ids["trash"]
+        await first.execute("BEGIN")
+        await first.execute(place, a, 90_001, *values)
+        await second.execute("BEGIN")
+        waiting = asyncio.create_task(second.execute(place, b, 90_002, *values))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # held by the first transaction's lock
+        await first.execute("COMMIT")
+        await waiting
+        await second.execute("COMMIT")
+        stored = await first.fetchval(
+            "SELECT folder_ids FROM messages WHERE id = $1", row["message_id"]
+        )
+        assert stored == " ".join(sorted({seeded.folder_ids["inbox"], a, b}))
+    finally:
+        await first.close()
+        await second.close()

@@ -457,9 +457,9 @@ FOLDER_NAME_SECONDS = 1.0
 
 
 def forget_folder_names(db: Database, grant_id: str) -> None:
-    """After this process changed a grant's folders: resolve its ``in=`` values afresh."""
-    for key in [k for k in db.folder_names if k[0] == grant_id]:
-        del db.folder_names[key]
+    """After this process changed a grant's folders: resolve its ``in=`` values afresh (a new
+    dict, so that a resolution under way when this runs does not store what it read before)."""
+    db.folder_names = {k: v for k, v in db.folder_names.items() if k[0] != grant_id}
 
 
 async def resolve_folder(db: Database, grant_id: str, value: str) -> str | None:
@@ -469,10 +469,12 @@ async def resolve_folder(db: Database, grant_id: str, value: str) -> str | None:
     known = db.folder_names.get((grant_id, value))
     if known is not None and known[0] > now:
         return known[1]
+    names = db.folder_names
     found = await _resolve_folder(db, grant_id, value)
-    if len(db.folder_names) > 10_000:
-        db.folder_names.clear()
-    db.folder_names[(grant_id, value)] = (now + FOLDER_NAME_SECONDS, found)
+    if names is db.folder_names:  # not forgotten while it was read
+        if len(names) > 10_000:
+            names.clear()
+        names[(grant_id, value)] = (now + FOLDER_NAME_SECONDS, found)
     return found
 
 

@@ -7,7 +7,8 @@ Create Date: 2026-12-03
 A page of 50 messages looked each message's folders up in message_folders: a third of the page's
 statement on PostgreSQL (docs/adr/0013). On PostgreSQL, statement-level triggers on message_folders
 (insert, delete, update: PostgreSQL allows no column list with transition tables; cascades included) keep the space-separated ids on
-the message row, writing only rows whose value changes (ingest fills it as it inserts, so new
+the message row, writing only rows whose value changes (the rows are locked first: two transactions
+placing one message each see the other's placements) (ingest fills it as it inserts, so new
 messages are not written twice). SQLite reads the folders in-process and leaves the column NULL.
 """
 
@@ -35,6 +36,10 @@ def folder_ids(message_id: str) -> str:
 _FUNCTION = f"""
 CREATE FUNCTION inboxsync_message_folder_ids() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- Another transaction placing the same message meanwhile: wait for it (it holds these locks until
+  -- it ends), so that the value below, read by a statement started after, includes its placements.
+  PERFORM 1 FROM messages WHERE id IN (SELECT message_id FROM changed) ORDER BY id
+    FOR NO KEY UPDATE;
   UPDATE messages AS m SET folder_ids = f.ids
   FROM (SELECT c.message_id AS id, {folder_ids("c.message_id")} AS ids
         FROM (SELECT DISTINCT message_id FROM changed) AS c) AS f
