@@ -24,7 +24,7 @@ from inboxsync.store.models import Message, MessageAddress, table_of
 
 #: The field bits of ``message_addresses.roles``.
 ROLES = {"from": 1, "to": 2, "cc": 4, "bcc": 8}
-ANY_ROLE = 15
+ANY_ROLE = sum(ROLES.values())
 #: Longer "addresses" are not indexed (RFC 5321 caps a path at 256 octets; an index entry of
 #: PostgreSQL's B-tree must fit a third of a page).
 MAX_LENGTH = 320
@@ -43,7 +43,7 @@ def roles_of(
 ) -> tuple[tuple[str, int], ...]:
     """Each address of a message once, with the bits of the fields it is in."""
     found: dict[str, int] = {}
-    for bit, people in ((1, from_), (2, to), (4, cc), (8, bcc)):
+    for bit, people in zip(ROLES.values(), (from_, to, cc, bcc), strict=True):
         for person in people or ():
             email = person.get("email") if isinstance(person, Mapping) else None
             if not isinstance(email, str):

@@ -109,8 +109,8 @@ async def insert_new(
         row = message_row(grant_id, mid, thread_id, m, p, now)
         files = attachment_rows_of(grant_id, mid, m)
         row["json_head"] = message_json.head_of(row, files)
-        placed = " ".join(sorted(set(folder_ids.get(mid, ()))))
-        row["folder_ids"] = placed if postgres and placed else None
+        if postgres:
+            row["folder_ids"] = " ".join(sorted(set(folder_ids.get(mid, ())))) or None
         message_rows.append(row)
         search_docs.append(fts.of_new(grant_id, mid, m))  # full-text index, same transaction
         attachment_rows.extend(files)

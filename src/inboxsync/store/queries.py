@@ -479,6 +479,7 @@ async def resolve_folder(db: Database, grant_id: str, value: str) -> str | None:
 
 
 async def _resolve_folder(db: Database, grant_id: str, value: str) -> str | None:
+    """:func:`resolve_folder` read from the database."""
 
     def query() -> Select[Any]:
         return select(Folder.id, Folder.role, Folder.path, Folder.name).where(

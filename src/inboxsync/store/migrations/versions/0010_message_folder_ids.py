@@ -5,11 +5,11 @@ Revises: 0009
 Create Date: 2026-12-03
 
 A page of 50 messages looked each message's folders up in message_folders: a third of the page's
-statement on PostgreSQL (docs/adr/0013). On PostgreSQL, statement-level triggers on message_folders
-(insert, delete, update: PostgreSQL allows no column list with transition tables; cascades included) keep the space-separated ids on
-the message row, writing only rows whose value changes (the rows are locked first: two transactions
-placing one message each see the other's placements) (ingest fills it as it inserts, so new
-messages are not written twice). SQLite reads the folders in-process and leaves the column NULL.
+statement on PostgreSQL (docs/adr/0013). There, statement-level triggers on message_folders (insert,
+delete and update, cascades included; transition tables allow no column list) keep the space-separated
+ids on the message row. They lock the rows first, so that two transactions placing one message see each
+other's placements, and write only rows whose value changes: ingest fills the value as it inserts, so
+new messages are not written twice. SQLite reads the folders in-process and leaves the column NULL.
 """
 
 from __future__ import annotations
