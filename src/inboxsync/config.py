@@ -91,7 +91,8 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="PostgreSQL connections a process keeps (and twice as many more at peaks, plus "
-        "two for a worker's leases): size max_connections for every process of the fleet.",
+        "two for a worker's leases, as many again for an API process's reads): size "
+        "max_connections for every process of the fleet.",
     )
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = Field(

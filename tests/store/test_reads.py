@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from typing import Any
 
 import pytest
-from sqlalchemy import String, bindparam, func, select
+from sqlalchemy import Float, String, bindparam, func, select
 from sqlalchemy.exc import OperationalError
 
 from inboxsync.errors import StorageError
@@ -129,3 +130,49 @@ async def test_a_prepared_read_on_a_closed_postgresql_connection_fails_once(
             continue
         assert rows == [("k1", "app")]
     assert failures <= 1
+
+
+def _sleep_then_pid() -> Any:
+    return select(func.pg_backend_pid(), func.pg_sleep(bindparam("seconds", type_=Float)))
+
+
+@pytest.mark.postgres
+async def test_prepared_reads_keep_to_the_pool_size_and_reuse_their_connections(
+    pg_database: Database,
+) -> None:
+    """A burst of reads beyond the pool size waits its turn on the same connections: none is
+    opened for the burst and closed after (a new server process, every statement prepared again)."""
+    small = Database(pg_database.url, pool_size=2)
+    try:
+
+        async def one() -> int:
+            rows = await small.read_prepared("sleep", _sleep_then_pid, {"seconds": 0.05})
+            return int(rows[0][0])
+
+        first = set(await asyncio.gather(*(one() for _ in range(8))))
+        again = set(await asyncio.gather(*(one() for _ in range(8))))
+        assert len(first) == 2 and again == first
+    finally:
+        await small.close()
+
+
+@pytest.mark.postgres
+async def test_a_cancelled_prepared_read_does_not_hand_its_connection_on(
+    pg_database: Database,
+) -> None:
+    """A read cancelled mid-statement (the client went away) leaves its connection in an unknown
+    state: it is closed, and the next read gets another one that answers."""
+    small = Database(pg_database.url, pool_size=1)
+    try:
+        before = await small.read_prepared("sleep", _sleep_then_pid, {"seconds": 0})
+        slow = asyncio.create_task(small.read_prepared("sleep", _sleep_then_pid, {"seconds": 5}))
+        await asyncio.sleep(0.3)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        after = await asyncio.wait_for(
+            small.read_prepared("sleep", _sleep_then_pid, {"seconds": 0}), 3
+        )
+        assert after[0][0] != before[0][0]
+    finally:
+        await small.close()

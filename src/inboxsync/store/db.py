@@ -49,6 +49,11 @@ def dumps(value: Any) -> str:
 
 
 INLINE_BUSY_MS = 20
+# Every query here reads or writes a page of rows: starting parallel workers costs more (~5 ms)
+# than it saves, and takes cores the other connections need. A text search's date window is a
+# bitmap of up to 150,000 rows: at the default 4 MB it turns lossy past ~50,000 and rechecks every
+# row (store/search_pages.py).
+_PG_SETTINGS = {"max_parallel_workers_per_gather": "0", "work_mem": "16MB"}
 
 
 def _inline_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -107,6 +112,56 @@ class _SqliteReads:
             self._raw.close()
             self._raw = None
         self.engine.dispose()
+
+
+class _PgReads:
+    """The driver's connections of the prepared reads on PostgreSQL (see :meth:`Database.read_prepared`),
+    apart from SQLAlchemy's pool.
+
+    A checkout and return through the pool (engine, connection, fairy, greenlet) cost a page read
+    ~8 % of the API process's CPU. Here a read takes an idle connection off a list and puts it back:
+    at most ``size`` at once (the others wait their turn in the process, which costs nothing, where
+    the pool's overflow opened a connection for a burst and closed it after: a new server process
+    and every statement prepared again). A connection whose statement failed or was cancelled is
+    closed, not reused: its state is unknown (the server may have ended it)."""
+
+    def __init__(self, engine: AsyncEngine, size: int, server_settings: Mapping[str, str]) -> None:
+        # The dialect's own translation of the URL (host, port, socket directory, ssl …).
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        kwargs.pop("async_fallback", None)
+        kwargs.pop("prepared_statement_cache_size", None)
+        self._connect_args = (tuple(args), {**kwargs, "server_settings": dict(server_settings)})
+        self._idle: list[Any] = []
+        self._gate = asyncio.Semaphore(size)
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rows of ``sql``; any failure (the server's, the socket's, a refused connection)
+        is a :class:`StorageError`."""
+        async with self._gate:
+            try:
+                conn = self._idle.pop() if self._idle else await self._connect()
+            except Exception as exc:
+                raise storage_error(exc) from exc
+            try:
+                rows = await conn.fetch(sql, *params)
+            except BaseException as exc:
+                conn.terminate()
+                if isinstance(exc, Exception):  # asyncpg's InternalClientError, OSError …
+                    raise storage_error(exc) from exc
+                raise
+            self._idle.append(conn)
+        return [tuple(r) for r in rows]
+
+    async def _connect(self) -> Any:
+        import asyncpg  # type: ignore[import-untyped]
+
+        args, kwargs = self._connect_args
+        return await asyncpg.connect(*args, **kwargs)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
 
 
 def db_errors() -> tuple[type[BaseException], ...]:
@@ -183,14 +238,13 @@ class Database:
             # one statement (StorageError: 503 with Retry-After) and the pool drops it.
             kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size)
             if url.startswith("postgresql+asyncpg"):
-                # Every query here reads or writes a page of rows: starting parallel workers costs
-                # more (~5 ms) than it saves, and takes cores the other connections need. A text
-                # search's date window is a bitmap of up to 150,000 rows: at the default 4 MB it
-                # turns lossy past ~50,000 and rechecks every row (store/search_pages.py).
-                kwargs["connect_args"] = {
-                    "server_settings": {"max_parallel_workers_per_gather": "0", "work_mem": "16MB"}
-                }
+                kwargs["connect_args"] = {"server_settings": _PG_SETTINGS}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._pg_reads = (
+            _PgReads(self.engine, pool_size, _PG_SETTINGS)
+            if url.startswith("postgresql+asyncpg")
+            else None
+        )
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._engine_kwargs = kwargs
@@ -339,19 +393,10 @@ class Database:
                         raise
                 async with self.engine.connect() as conn:  # aiosqlite waits up to 10 s
                     return list((await conn.exec_driver_sql(sql, params)).tuples().all())
+            if self._pg_reads is not None:
+                return await self._pg_reads.fetch(sql, params)
             async with self.engine.connect() as conn:
-                raw = (await conn.get_raw_connection()).driver_connection
-                assert raw is not None
-                try:
-                    rows = await raw.fetch(sql, *params)
-                except BaseException as exc:
-                    # SQLAlchemy did not see the error: the pool would hand out a connection the
-                    # server has closed again and again. Replace it (a rare, cheap reconnect).
-                    await conn.invalidate()
-                    if isinstance(exc, Exception):  # asyncpg's InternalClientError included
-                        raise storage_error(exc) from exc
-                    raise
-                return [tuple(r) for r in rows]
+                return list((await conn.exec_driver_sql(sql, params)).tuples().all())
         except errors as exc:
             raise storage_error(exc) from exc
 
@@ -370,6 +415,8 @@ class Database:
         if self._sqlite_reads is not None:
             reads, self._sqlite_reads = self._sqlite_reads, None
             reads.close()
+        if self._pg_reads is not None:
+            await self._pg_reads.close()
         if self._control is not None:
             control, self._control = self._control, None
             await control.kw["bind"].dispose()
