@@ -91,8 +91,17 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="PostgreSQL connections a process keeps (and twice as many more at peaks, plus "
-        "two for a worker's leases, as many again for an API process's reads): size "
+        "two for a worker's leases, db_read_connections more for an API process's reads): size "
         "max_connections for every process of the fleet.",
+    )
+    db_read_connections: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description="PostgreSQL: statements an API process runs at once for its list and find "
+        "reads (the others wait their turn in the process). Each is a connection of its own. More "
+        "helps when reads wait for the disk; with the data in memory, two an API process is "
+        "enough to keep the database busy, and more only make its processes fight for the cores.",
     )
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = Field(

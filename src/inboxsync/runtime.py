@@ -29,6 +29,7 @@ class Runtime:
             db=Database(
                 settings.resolved_database_url(),
                 pool_size=settings.db_pool_size,
+                read_connections=settings.db_read_connections,
                 head_cache_bytes=settings.head_cache_mb << 20,
             ),
             blobs=FileBlobStore(settings.data_dir / "blobs", durable=settings.durable_writes),

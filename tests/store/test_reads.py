@@ -137,12 +137,12 @@ def _sleep_then_pid() -> Any:
 
 
 @pytest.mark.postgres
-async def test_prepared_reads_keep_to_the_pool_size_and_reuse_their_connections(
+async def test_prepared_reads_keep_to_their_connections_and_reuse_them(
     pg_database: Database,
 ) -> None:
-    """A burst of reads beyond the pool size waits its turn on the same connections: none is
+    """A burst of reads beyond their connections waits its turn on the same ones: none is
     opened for the burst and closed after (a new server process, every statement prepared again)."""
-    small = Database(pg_database.url, pool_size=2)
+    small = Database(pg_database.url, read_connections=2)
     try:
 
         async def one() -> int:
@@ -162,7 +162,7 @@ async def test_a_cancelled_prepared_read_does_not_hand_its_connection_on(
 ) -> None:
     """A read cancelled mid-statement (the client went away) leaves its connection in an unknown
     state: it is closed, and the next read gets another one that answers."""
-    small = Database(pg_database.url, pool_size=1)
+    small = Database(pg_database.url, read_connections=1)
     try:
         before = await small.read_prepared("sleep", _sleep_then_pid, {"seconds": 0})
         slow = asyncio.create_task(small.read_prepared("sleep", _sleep_then_pid, {"seconds": 5}))

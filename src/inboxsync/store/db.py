@@ -120,10 +120,12 @@ class _PgReads:
 
     A checkout and return through the pool (engine, connection, fairy, greenlet) cost a page read
     ~8 % of the API process's CPU. Here a read takes an idle connection off a list and puts it back:
-    at most ``size`` at once (the others wait their turn in the process, which costs nothing, where
-    the pool's overflow opened a connection for a burst and closed it after: a new server process
-    and every statement prepared again). A connection whose statement failed or was cancelled is
-    closed, not reused: its state is unknown (the server may have ended it)."""
+    at most ``size`` at once (``INBOXSYNC_DB_READ_CONNECTIONS``, 2). The others wait their turn in
+    the process, which costs nothing, where the pool's overflow opened a connection for a burst and
+    closed it after (a new server process, every statement prepared again), and where ten statements
+    at once from each API process left the server's processes fighting them for two cores (p95 of
+    list pages at full load 19 ms with two, 22-27 ms with ten: docs/adr/0014). A connection whose
+    statement failed or was cancelled is closed, not reused: its state is unknown."""
 
     def __init__(self, engine: AsyncEngine, size: int, server_settings: Mapping[str, str]) -> None:
         # The dialect's own translation of the URL (host, port, socket directory, ssl …).
@@ -216,6 +218,7 @@ class Database:
         *,
         echo: bool = False,
         pool_size: int = 10,
+        read_connections: int = 2,
         head_cache_bytes: int = 64 << 20,
     ) -> None:
         self.url = url
@@ -241,7 +244,7 @@ class Database:
                 kwargs["connect_args"] = {"server_settings": _PG_SETTINGS}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._pg_reads = (
-            _PgReads(self.engine, pool_size, _PG_SETTINGS)
+            _PgReads(self.engine, read_connections, _PG_SETTINGS)
             if url.startswith("postgresql+asyncpg")
             else None
         )
