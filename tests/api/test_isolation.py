@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from inboxsync.runtime import Runtime
-from inboxsync.store import api_keys
+from inboxsync.store import api_keys, queries
+from inboxsync.store.queries import MessageFilter
 from tests.compat.harness import api_runtime, asgi_client
 from tests.compat.seed import seed_grant
 
@@ -80,6 +81,20 @@ async def test_every_route_is_404_across_grants(api_runtime: Runtime) -> None:
             response = await ca.request(method, url, json=body)
             assert response.status_code == 404, (method, url, response.text)
             assert response.json()["error"]["type"] == "api.not_found_error"
+        # b's folder as a's list filter: nothing, for threads too
+        for kind in ("messages", "threads"):
+            listed = await ca.get(f"/v3/grants/{ga}/{kind}", params={"in": b_folder})
+            assert listed.status_code == 200 and listed.json()["data"] == [], kind
+    # and the page's statement itself checks the folder's grant (the route resolves `in` first)
+    for walk in (MessageFilter(folder_id=b_folder), MessageFilter(folder_id=b_folder, unread=True)):
+        texts, _ = await queries.message_page_json(api_runtime.db, a.grant_id, walk, 50, None)
+        assert texts == []
+        async with api_runtime.db.read_session() as session:
+            rows, _ = await queries.message_page(session, a.grant_id, walk, 50, None)
+        assert rows == []
+        # while through b's own grant the same walk finds b's messages
+        texts, _ = await queries.message_page_json(api_runtime.db, b.grant_id, walk, 50, None)
+        assert texts
     async with asgi_client(api_runtime, secret_b) as cb:
         still = (await cb.get(f"/v3/grants/{b.grant_id}/messages/{b_msg['id']}")).json()["data"]
         assert still["unread"] == b_msg["unread"] and still["folders"] == b_msg["folders"]
