@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from inboxsync import store
 from inboxsync.runtime import Runtime
-from inboxsync.store import queries
+from inboxsync.store import listing, queries
 from inboxsync.store.db import HeadCache
 from inboxsync.store.queries import MessageFilter
 from tests.compat.harness import all_pages, any_runtime, asgi_client, pg_runtime, seeded_client
@@ -88,6 +88,7 @@ async def test_messages_and_threads_agree(seeded_client: tuple[httpx.AsyncClient
     threads = await all_pages(client, f"{base}/threads", {"limit": 200})
     assert any(len(t["message_ids"]) > 1 for t in threads)
     assert any(t["draft_ids"] for t in threads)
+    assert any(len(t["folders"]) > 1 for t in threads)
 
 
 async def test_unknown_ids_are_404(seeded_client: tuple[httpx.AsyncClient, Seeded]) -> None:
@@ -143,11 +144,13 @@ async def test_pages_read_through_a_small_head_cache_are_the_same(
     assert db.heads is not None  # PostgreSQL keeps one by default
     seeded = await seed_grant(pg_runtime, count=80)
     flt = MessageFilter(folder_id=seeded.folder_ids["inbox"])
+    threads = listing.ThreadFilter()
     heads, db.heads = db.heads, None
     plain = [
         await queries.message_page_json(db, seeded.grant_id, f, 30, None)
         for f in (MessageFilter(), flt)
     ]
+    plain_threads = await listing.thread_page_json(db, seeded.grant_id, threads, 30, None)
     db._prepared.clear()
     db.heads = HeadCache(20_000)
     for _ in range(2):  # cold, then partly warm
@@ -156,6 +159,8 @@ async def test_pages_read_through_a_small_head_cache_are_the_same(
             for f in (MessageFilter(), flt)
         ]
         assert cached == plain
+        cached_threads = await listing.thread_page_json(db, seeded.grant_id, threads, 30, None)
+        assert cached_threads == plain_threads
     assert 0 < db.heads.size <= 20_000
     texts, _ = plain[0]
     ids = [json.loads(t)["id"] for t in texts]
@@ -172,6 +177,18 @@ async def test_pages_read_through_a_small_head_cache_are_the_same(
     monkeypatch.setattr(db, "read_prepared", delete_first)
     texts, _ = await queries.message_page_json(db, seeded.grant_id, MessageFilter(), 30, None)
     assert [json.loads(t)["id"] for t in texts] == [i for i in ids if i != deleted]
+    # a thread whose latest message goes between its page and the heads stays, without it
+    db.heads = None  # the page as it is now, heads in its statement
+    db._prepared.clear()
+    page, _ = await listing.thread_page_json(db, seeded.grant_id, threads, 30, None)
+    deleted = json.loads(page[0])["latest_draft_or_message"]["id"]
+    db.heads = HeadCache(20_000)
+    db._prepared.clear()
+    texts, _ = await listing.thread_page_json(db, seeded.grant_id, threads, 30, None)
+    found = [json.loads(t) for t in texts]
+    assert [t["id"] for t in found] == [json.loads(t)["id"] for t in page]
+    assert found[0]["latest_draft_or_message"] is None
+    assert found[1:] == [json.loads(t) for t in page[1:]]
     db.heads = heads
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inboxsync.errors import NotFound
 from inboxsync.store.db import Database
-from inboxsync.store.message_json import assemble_thread, thread_parts
+from inboxsync.store.message_json import assemble_thread, message_parts, thread_json
 from inboxsync.store.models import Folder, Grant, Message, MessageFolder, Thread
 from inboxsync.store.queries import (
     Key,
@@ -34,6 +34,7 @@ from inboxsync.store.queries import (
     keyset_values,
     like_escape,
     thread_has_message,
+    with_heads,
 )
 
 
@@ -112,7 +113,7 @@ def _thread_shape(flt: ThreadFilter, after: Key | None) -> tuple[object, ...] | 
 
 
 def _with_latest(query: Select[Any]) -> Select[Any]:
-    """``query`` with each thread's latest message joined as ``messages`` (for thread_parts)."""
+    """``query`` with each thread's latest message joined as ``messages`` (for message_parts)."""
     return query.outerjoin(
         Message,
         and_(Message.id == Thread.latest_message_id, Message.grant_id == Thread.grant_id),
@@ -136,7 +137,10 @@ async def thread_page_json(
 ) -> tuple[list[bytes], Key | None]:
     """Like :func:`thread_page`, each thread as the JSON of its Nylas object, members and latest
     message included (one statement: :mod:`inboxsync.store.message_json`), read outside any
-    session, compiled once per shape of filters where it can (:meth:`Database.read_prepared`)."""
+    session, compiled once per shape of filters where it can (:meth:`Database.read_prepared`).
+    The latest messages' heads come from the head cache where there is one, as for message pages
+    (:func:`inboxsync.store.queries.message_page_json`)."""
+    sqlite, heads = db.is_sqlite, db.heads
 
     def query() -> Select[Any]:
         # The page first, then its threads with their latest message joined as ``messages``: the
@@ -144,8 +148,9 @@ async def thread_page_json(
         page = _thread_query(
             grant_id, flt, limit + 1, after, _LATEST.label("latest"), Thread.id.label("tid")
         ).subquery("page")
+        latest = message_parts(sqlite, head=heads is None)
         return _with_latest(
-            select(page.c.latest, page.c.tid, *thread_parts(db.is_sqlite)).select_from(
+            select(page.c.latest, page.c.tid, thread_json(sqlite), Message.id, *latest).select_from(
                 page.join(Thread, Thread.id == page.c.tid)
             )
         ).order_by(page.c.latest.desc(), page.c.tid.desc())
@@ -155,7 +160,9 @@ async def thread_page_json(
     more = len(rows) > limit
     rows = rows[:limit]
     next_key = (rows[-1][0] or 0, rows[-1][1]) if more and rows else None
-    return [assemble_thread(r[2:]) for r in rows], next_key
+    if heads is not None:
+        rows = await with_heads(db, heads, rows, 3, keep=True)
+    return [assemble_thread(r[2], r[4:]) for r in rows], next_key
 
 
 async def thread_json_one(db: Database, grant_id: str, thread_id: str) -> bytes:
@@ -163,7 +170,7 @@ async def thread_json_one(db: Database, grant_id: str, thread_id: str) -> bytes:
 
     def query() -> Select[Any]:
         return _with_latest(
-            select(*thread_parts(db.is_sqlite))
+            select(thread_json(db.is_sqlite), *message_parts(db.is_sqlite))
             .select_from(Thread)
             .where(
                 Thread.grant_id == bindparam("grant_id", type_=String),
@@ -175,7 +182,7 @@ async def thread_json_one(db: Database, grant_id: str, thread_id: str) -> bytes:
     rows = await db.read_prepared("thread_json_one", query, values)
     if not rows:
         raise NotFound(f"thread {thread_id} not found")
-    return assemble_thread(rows[0])
+    return assemble_thread(rows[0][0], rows[0][1:])
 
 
 async def get_thread(session: AsyncSession, grant_id: str, thread_id: str) -> Thread:

@@ -296,22 +296,24 @@ async def message_page_json(
     unique = unique[:limit]
     next_key = (unique[-1][0], unique[-1][1]) if more and unique else None
     if db.heads is not None:
-        unique = await _with_heads(db, db.heads, unique, 1)
+        unique = await with_heads(db, db.heads, unique, 1)
     return [assemble(r[2:]) for r in unique], next_key
 
 
-async def _with_heads(
-    db: Database, cache: HeadCache, rows: Sequence[Sequence[Any]], at: int
+async def with_heads(
+    db: Database, cache: HeadCache, rows: Sequence[Sequence[Any]], at: int, *, keep: bool = False
 ) -> list[Sequence[Any]]:
     """Rows read with ``message_parts(head=False)`` (the message id at ``at``, whether it has a
     head next) completed: the head from ``cache``, or read by id and kept there; a message with
-    no head rendered live, by id. A row whose message is gone meanwhile is left out."""
+    no head rendered live, by id. A row whose message is gone meanwhile (or None) is left out, or
+    with ``keep`` kept with None for its head and rendering (a thread without its latest message)."""
     heads: dict[str, bytes] = {}
     wanted: list[str] = []
     for row in rows:
         head = cache.get(row[at]) if row[at + 1] else None
         if head is None:
-            wanted.append(row[at])
+            if row[at] is not None:
+                wanted.append(row[at])
         else:
             heads[row[at]] = head
     live: dict[str, str] = {}
@@ -336,6 +338,8 @@ async def _with_heads(
             out.append((*row[: at + 1], heads[mid], *row[at + 2 : -1], None))
         elif mid in live:
             out.append((*row[: at + 1], None, *row[at + 2 : -1], live[mid]))
+        elif keep:
+            out.append((*row[: at + 1], None, *row[at + 2 : -1], None))
     return out
 
 
@@ -366,7 +370,7 @@ async def messages_json(db: Database, grant_id: str, message_ids: Sequence[str])
     ids: object = json.dumps(list(message_ids)) if sqlite else list(message_ids)
     rows = await db.read_prepared("messages_json", query, {"grant_id": grant_id, "ids": ids})
     if db.heads is not None:
-        rows = await _with_heads(db, db.heads, rows, 0)
+        rows = await with_heads(db, db.heads, rows, 0)
     by_id = {r[0]: assemble(r[1:]) for r in rows}
     return [by_id[m] for m in message_ids if m in by_id]
 
