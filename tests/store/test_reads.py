@@ -106,34 +106,32 @@ async def test_a_prepared_read_on_a_busy_sqlite_file_runs_again_through_the_asyn
         await sqlite_database.read_prepared("key", _key_query, {"id": "k1"})
 
 
+def _sleep_then_pid() -> Any:
+    return select(func.pg_backend_pid(), func.pg_sleep(bindparam("seconds", type_=Float)))
+
+
 @pytest.mark.postgres
-async def test_a_prepared_read_on_a_closed_postgresql_connection_fails_once(
+async def test_prepared_reads_outlive_their_connections_ended_by_the_server(
     pg_database: Database,
 ) -> None:
-    """The prepared reads use the driver's connection directly; when the server ends it, that
-    read is a StorageError and the pool replaces the connection (not handed out broken again)."""
+    """The prepared reads run on connections of their own; when the server ends one while it is
+    idle (a restart), the next read finds it gone and runs on a new one: no read fails."""
     import asyncpg  # type: ignore[import-untyped]
 
     await _add_key(pg_database)
-    pids = await pg_database.read_prepared("pid", lambda: select(func.pg_backend_pid()), {})
+    both = await asyncio.gather(  # two reads at once: both connections opened
+        *(pg_database.read_prepared("sleep", _sleep_then_pid, {"seconds": 0.05}) for _ in "ab")
+    )
+    pids = {rows[0][0] for rows in both}
+    assert len(pids) == 2
     other = await asyncpg.connect(pg_database.url.replace("postgresql+asyncpg", "postgresql"))
     try:
-        assert await other.fetchval("SELECT pg_terminate_backend($1)", pids[0][0])
+        for pid in pids:
+            assert await other.fetchval("SELECT pg_terminate_backend($1)", pid)
     finally:
         await other.close()
-    failures = 0
     for _ in range(5):
-        try:
-            rows = await pg_database.read_prepared("key", _key_query, {"id": "k1"})
-        except StorageError:
-            failures += 1
-            continue
-        assert rows == [("k1", "app")]
-    assert failures <= 1
-
-
-def _sleep_then_pid() -> Any:
-    return select(func.pg_backend_pid(), func.pg_sleep(bindparam("seconds", type_=Float)))
+        assert await pg_database.read_prepared("key", _key_query, {"id": "k1"}) == [("k1", "app")]
 
 
 @pytest.mark.postgres
@@ -176,3 +174,36 @@ async def test_a_cancelled_prepared_read_does_not_hand_its_connection_on(
         assert after[0][0] != before[0][0]
     finally:
         await small.close()
+
+
+@pytest.mark.postgres
+async def test_a_prepared_read_on_a_database_that_refuses_is_a_storage_error() -> None:
+    """Nothing listens: the read fails at once as a StorageError (the API's 503), no retry loop."""
+    from tests.support.ports import free_port
+
+    nowhere = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing")
+    try:
+        with pytest.raises(StorageError):
+            await asyncio.wait_for(nowhere.read_prepared("key", _key_query, {"id": "k1"}), 10)
+    finally:
+        await nowhere.close()
+
+
+@pytest.mark.postgres
+async def test_a_failing_statement_on_a_reused_connection_is_not_run_again(
+    pg_database: Database,
+) -> None:
+    """Only a connection found gone is replaced and the read run again; a statement the server
+    refuses is the caller's StorageError at once."""
+    await pg_database.read_prepared("key", _key_query, {"id": "k1"})  # a connection to reuse
+    calls = 0
+
+    def failing() -> Any:
+        nonlocal calls
+        calls += 1
+        return select(func.sqrt(bindparam("x", type_=Float)))
+
+    with pytest.raises(StorageError, match="square root of a negative"):
+        await pg_database.read_prepared("sqrt", failing, {"x": -1.0})
+    assert calls == 1
+    assert await pg_database.read_prepared("key", _key_query, {"id": "k1"}) == []

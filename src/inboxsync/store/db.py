@@ -125,7 +125,9 @@ class _PgReads:
     closed it after (a new server process, every statement prepared again), and where ten statements
     at once from each API process left the server's processes fighting them for two cores (p95 of
     list pages at full load 19 ms with two, 22-27 ms with ten: docs/adr/0014). A connection whose
-    statement failed or was cancelled is closed, not reused: its state is unknown."""
+    statement failed or was cancelled is closed, not reused: its state is unknown. One found closed
+    when taken again (the server restarted, or ended it) is replaced and the read runs on the next:
+    a read is safe to run twice, and a client should not see a 503 for the database's restart."""
 
     def __init__(self, engine: AsyncEngine, size: int, server_settings: Mapping[str, str]) -> None:
         # The dialect's own translation of the URL (host, port, socket directory, ssl …).
@@ -139,23 +141,37 @@ class _PgReads:
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """The rows of ``sql``; any failure (the server's, the socket's, a refused connection)
         is a :class:`StorageError`."""
+        import asyncpg  # type: ignore[import-untyped]
+
+        dropped = (
+            asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError …
+            asyncpg.AdminShutdownError,
+            asyncpg.InterfaceError,
+            ConnectionError,
+        )
         async with self._gate:
-            try:
-                conn = self._idle.pop() if self._idle else await self._connect()
-            except Exception as exc:
-                raise storage_error(exc) from exc
-            try:
-                rows = await conn.fetch(sql, *params)
-            except BaseException as exc:
-                conn.terminate()
-                if isinstance(exc, Exception):  # asyncpg's InternalClientError, OSError …
+            while True:
+                reused = bool(self._idle)
+                try:
+                    conn = self._idle.pop() if reused else await self._connect()
+                except Exception as exc:
                     raise storage_error(exc) from exc
-                raise
-            self._idle.append(conn)
-        return [tuple(r) for r in rows]
+                if conn.is_closed():
+                    continue
+                try:
+                    rows = await conn.fetch(sql, *params)
+                except BaseException as exc:
+                    conn.terminate()
+                    if reused and isinstance(exc, dropped):
+                        continue  # it had gone while idle: the next one (or a new one) reads
+                    if isinstance(exc, Exception):  # asyncpg's InternalClientError, OSError …
+                        raise storage_error(exc) from exc
+                    raise
+                self._idle.append(conn)
+                return [tuple(r) for r in rows]
 
     async def _connect(self) -> Any:
-        import asyncpg  # type: ignore[import-untyped]
+        import asyncpg
 
         args, kwargs = self._connect_args
         return await asyncpg.connect(*args, **kwargs)
