@@ -40,3 +40,18 @@ def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 )
 def test_database_url_spellings(given: str, expected: str) -> None:
     assert normalise_database_url(given) == expected
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "postgresql+psycopg://u@h/db", "oracle://x"])
+def test_a_database_other_than_sqlite_or_postgresql_through_asyncpg_is_refused(url: str) -> None:
+    """The API's reads run on asyncpg's own connections: any other driver is a usage error
+    naming what is accepted, not a traceback when the first read comes."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="sqlite:///… or postgresql://"):
+        Settings(database_url=url)
+    assert (
+        Settings(database_url="postgres://u@h/db")
+        .resolved_database_url()
+        .startswith("postgresql+asyncpg://")
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,8 +19,20 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="Blobs, keys and the SQLite file.")
     database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default: SQLite in the data dir."
+        default=None,
+        description="sqlite:///path or postgresql://user@host/db; default: SQLite in the data dir.",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        if url and not normalise_database_url(url).startswith(
+            ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        ):
+            scheme = url.split("://", 1)[0]
+            raise ValueError(f"sqlite:///… or postgresql://… (through asyncpg), not {scheme}://")
+        return url
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     api_key: SecretStr | None = Field(

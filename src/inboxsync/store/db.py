@@ -129,27 +129,38 @@ class _PgReads:
     when taken again (the server restarted, or ended it) is replaced and the read runs on the next:
     a read is safe to run twice, and a client should not see a 503 for the database's restart."""
 
+    # A read waits at most this long for one of the connections (SQLAlchemy's pool_timeout), and
+    # a new connection this long for the server: then a StorageError (503), not a queue that grows
+    # for as long as the database does not answer.
+    WAIT_S = 30.0
+    CONNECT_S = 10.0
+
     def __init__(self, engine: AsyncEngine, size: int, server_settings: Mapping[str, str]) -> None:
         # The dialect's own translation of the URL (host, port, socket directory, ssl …).
         args, kwargs = engine.dialect.create_connect_args(engine.url)
         kwargs.pop("async_fallback", None)
         kwargs.pop("prepared_statement_cache_size", None)
+        kwargs.setdefault("timeout", self.CONNECT_S)
         self._connect_args = (tuple(args), {**kwargs, "server_settings": dict(server_settings)})
         self._idle: list[Any] = []
         self._gate = asyncio.Semaphore(size)
+        self._closed = False
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """The rows of ``sql``; any failure (the server's, the socket's, a refused connection)
-        is a :class:`StorageError`."""
+        """The rows of ``sql``; any failure (the server's, the socket's, a refused connection, no
+        connection free within :attr:`WAIT_S`) is a :class:`StorageError`."""
         import asyncpg  # type: ignore[import-untyped]
 
-        dropped = (
-            asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError …
-            asyncpg.AdminShutdownError,
-            asyncpg.InterfaceError,
-            ConnectionError,
-        )
-        async with self._gate:
+        # What a connection that went away while idle raises (not a statement's own error).
+        gone = (asyncpg.ConnectionDoesNotExistError, asyncpg.AdminShutdownError, ConnectionError)
+        try:
+            async with asyncio.timeout(self.WAIT_S):
+                await self._gate.acquire()
+        except TimeoutError as exc:
+            raise StorageError(
+                f"database error: no connection free for {self.WAIT_S:.0f} s"
+            ) from exc
+        try:
             while True:
                 reused = bool(self._idle)
                 try:
@@ -157,18 +168,26 @@ class _PgReads:
                 except Exception as exc:
                     raise storage_error(exc) from exc
                 if conn.is_closed():
-                    continue
+                    if reused:
+                        continue  # ended while idle (the server restarted): the next one
+                    raise StorageError("database error: the server closed a new connection")
                 try:
                     rows = await conn.fetch(sql, *params)
                 except BaseException as exc:
+                    was_gone = conn.is_closed() or isinstance(exc, gone)
                     conn.terminate()
-                    if reused and isinstance(exc, dropped):
-                        continue  # it had gone while idle: the next one (or a new one) reads
+                    if reused and was_gone and isinstance(exc, Exception):
+                        continue  # it had gone while idle: a read is safe to run again
                     if isinstance(exc, Exception):  # asyncpg's InternalClientError, OSError …
                         raise storage_error(exc) from exc
                     raise
-                self._idle.append(conn)
+                if self._closed:
+                    conn.terminate()
+                else:
+                    self._idle.append(conn)
                 return [tuple(r) for r in rows]
+        finally:
+            self._gate.release()
 
     async def _connect(self) -> Any:
         import asyncpg
@@ -176,10 +195,12 @@ class _PgReads:
         args, kwargs = self._connect_args
         return await asyncpg.connect(*args, **kwargs)
 
-    async def close(self) -> None:
+    def close(self) -> None:
+        """Drop the idle connections (a read still running drops its own when it ends)."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for conn in idle:
-            await conn.close()
+            conn.terminate()
 
 
 def db_errors() -> tuple[type[BaseException], ...]:
@@ -239,6 +260,12 @@ class Database:
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        if not self.is_sqlite and not url.startswith("postgresql+asyncpg://"):
+            # The API's reads run on asyncpg's own connections (_PgReads).
+            raise ValueError(
+                "database URL: sqlite:///… or postgresql://… (run through asyncpg), not "
+                + url.split("://", 1)[0]
+            )
         # PostgreSQL: message heads this process served, so that they cross the socket once
         # (store/message_json.py). SQLite reads them from its own page cache: none.
         self.heads = (
@@ -260,9 +287,7 @@ class Database:
                 kwargs["connect_args"] = {"server_settings": _PG_SETTINGS}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._pg_reads = (
-            _PgReads(self.engine, read_connections, _PG_SETTINGS)
-            if url.startswith("postgresql+asyncpg")
-            else None
+            None if self.is_sqlite else _PgReads(self.engine, read_connections, _PG_SETTINGS)
         )
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -412,10 +437,8 @@ class Database:
                         raise
                 async with self.engine.connect() as conn:  # aiosqlite waits up to 10 s
                     return list((await conn.exec_driver_sql(sql, params)).tuples().all())
-            if self._pg_reads is not None:
-                return await self._pg_reads.fetch(sql, params)
-            async with self.engine.connect() as conn:
-                return list((await conn.exec_driver_sql(sql, params)).tuples().all())
+            assert self._pg_reads is not None
+            return await self._pg_reads.fetch(sql, params)
         except errors as exc:
             raise storage_error(exc) from exc
 
@@ -435,7 +458,7 @@ class Database:
             reads, self._sqlite_reads = self._sqlite_reads, None
             reads.close()
         if self._pg_reads is not None:
-            await self._pg_reads.close()
+            self._pg_reads.close()
         if self._control is not None:
             control, self._control = self._control, None
             await control.kw["bind"].dispose()
