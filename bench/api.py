@@ -13,7 +13,7 @@ rate, compared with the floor's at the same rate). The floor is the same server 
 50-message page through the same auth, envelope and JSON encoder, without touching the database. Keyset pages mean the last page costs what the
 first does; the ``first``/``last`` rows show it.
 
-Each scenario and load runs ``--rounds`` times, each run right after one of the floor at the same load:
+Each scenario and load runs ``--rounds`` times, each run beside one of the floor at the same load:
 the ratio printed is the median of those rounds' ratios (the host's CPU comes and goes within minutes, so
 a floor measured once at the start compared later scenarios with another machine).
 """
@@ -303,6 +303,7 @@ def summary(pairs: list[tuple[dict[str, float], dict[str, float]]]) -> dict[str,
         "floor_rps": statistics.median(f["rps"] for f in floors),
         "ratio": statistics.median(r["p95_ms"] / f["p95_ms"] for f, r in pairs),
         "errors": sum(r["errors"] for r in runs),
+        "floor_errors": sum(f["errors"] for f in floors),
     }
 
 
@@ -332,10 +333,11 @@ def run(db: str, duration: int, workers: int, rounds: int) -> list[dict[str, Any
         for name, paths in urls.items():
             wrk(base, paths, 2)  # warm up
             for load, extra in (("max", ()), ("paced", (PACED_CONNECTIONS, PACED_PAUSE_MS))):
-                pairs = [
-                    (wrk(base, floor, duration, *extra), wrk(base, paths, duration, *extra))
-                    for _ in range(rounds)
-                ]
+                pairs = []
+                for i in range(rounds):  # which goes first alternates: neither gets the warmer CPU
+                    first, second = (floor, paths) if i % 2 == 0 else (paths, floor)
+                    a, b = wrk(base, first, duration, *extra), wrk(base, second, duration, *extra)
+                    pairs.append((a, b) if i % 2 == 0 else (b, a))
                 results.append({"db": db, "scenario": name, "load": load, **summary(pairs)})
         return results
     finally:
@@ -359,6 +361,8 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
     args = parser.parse_args()
+    if args.rounds < 1 or args.duration < 1:
+        parser.error("--rounds and --duration must be at least 1")
     if args.command == "serve":
         serve(args.db, args.port, args.workers)
         return
@@ -370,7 +374,8 @@ def main() -> None:
     print(
         "max: 16 connections as fast as the server answers; paced: "
         f"{PACED_CONNECTIONS} connections pausing {PACED_PAUSE_MS} ms after each answer; "
-        f"medians of {args.rounds} rounds of {args.duration} s, each after the floor's own round"
+        f"medians of {args.rounds} rounds of {args.duration} s, each beside one of the floor's; "
+        "p95/floor is the median of the rounds' ratios; errors: the scenario's + the floor's"
     )
     print(
         f"{'db':<11}{'scenario':<12}{'load':<7}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}"
@@ -381,7 +386,7 @@ def main() -> None:
             print(
                 f"{db:<11}{r['scenario']:<12}{r['load']:<7}{r['rps']:>8.0f}{r['p50_ms']:>9.2f}"
                 f"{r['p95_ms']:>9.2f}{r['floor_rps']:>9.0f}{r['floor_p95_ms']:>10.2f}"
-                f"{r['ratio']:>10.2f}x{r['errors']:>8}",
+                f"{r['ratio']:>10.2f}x{r['errors'] + r['floor_errors']:>8}",
                 flush=True,
             )
 
