@@ -30,6 +30,27 @@ def test_version() -> None:
     assert result.output.strip() == f"inboxsync {__version__}"
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://postgres@127.0.0.1:{port}/nothing", "ConnectionRefusedError"),
+        ("postgresql://no_such_role_here@127.0.0.1:5432/postgres", 'role "no_such_role_here"'),
+        ("postgresql://postgres@127.0.0.1:5432/no_such_database_here", "does not exist"),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_one_line_not_a_traceback(
+    tmp_path: Path, url: str, said: str
+) -> None:
+    database_url = url.format(port=free_port())
+    result = CliRunner().invoke(
+        cli, ["migrate", "--data-dir", str(tmp_path), "--database-url", database_url]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: database") and said in result.output, result.output
+    assert "Traceback" not in result.output
+
+
 def test_migrate_up_down(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["migrate", "--data-dir", str(tmp_path)])

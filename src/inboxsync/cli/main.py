@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,7 +12,30 @@ from inboxsync import __version__
 from inboxsync.cli.options import http_options, load_settings, storage_options
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The commands, with the database's failures told in a line, not a traceback: a server that
+    cannot be reached or refuses (wrong host, port, password, database) is the user's to fix."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+        from inboxsync.errors import StorageError
+        from inboxsync.store.db import db_errors
+
+        try:
+            return super().invoke(ctx)
+        except (StorageError, OperationalError, InterfaceError, DBAPIError, OSError) as exc:
+            raise click.ClickException(f"database or storage: {_reason(exc)}") from exc
+        except db_errors() as exc:  # asyncpg's own (a refused password, a missing database)
+            raise click.ClickException(f"database: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's wrapper: the driver's message
+    return f"{type(orig or exc).__name__}: {orig or exc}".splitlines()[0]
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """inboxsync: a self-hosted email sync engine with a Nylas v3 compatible API."""
 
