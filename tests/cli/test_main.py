@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 
 from inboxsync import __version__
 from inboxsync.cli.main import cli
+from tests.support.database import PG_DSN
 from tests.support.ports import free_port
 
 
@@ -35,14 +37,16 @@ def test_version() -> None:
     ("url", "said"),
     [
         ("postgresql://postgres@127.0.0.1:{port}/nothing", "ConnectionRefusedError"),
-        ("postgresql://no_such_role_here@127.0.0.1:5432/postgres", 'role "no_such_role_here"'),
-        ("postgresql://postgres@127.0.0.1:5432/no_such_database_here", "does not exist"),
+        ("{as_no_such_role}", 'role "no_such_role_here"'),
+        ("{server}/no_such_database_here", "does not exist"),
     ],
 )
 def test_a_database_that_cannot_be_used_is_one_line_not_a_traceback(
     tmp_path: Path, url: str, said: str
 ) -> None:
-    database_url = url.format(port=free_port())
+    server = PG_DSN.rsplit("/", 1)[0]  # the test server, wherever INBOXSYNC_TEST_PG puts it
+    as_no_such_role = re.sub(r"//([^@/]*@)?", "//no_such_role_here@", PG_DSN, count=1)
+    database_url = url.format(port=free_port(), server=server, as_no_such_role=as_no_such_role)
     result = CliRunner().invoke(
         cli, ["migrate", "--data-dir", str(tmp_path), "--database-url", database_url]
     )
