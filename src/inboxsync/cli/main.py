@@ -17,14 +17,14 @@ class _Commands(click.Group):
     cannot be reached or refuses (wrong host, port, password, database) is the user's to fix."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+        from sqlalchemy.exc import DBAPIError
 
         from inboxsync.errors import StorageError
         from inboxsync.store.db import db_errors
 
         try:
             return super().invoke(ctx)
-        except (StorageError, OperationalError, InterfaceError, DBAPIError, OSError) as exc:
+        except (StorageError, DBAPIError, OSError) as exc:
             raise click.ClickException(f"database or storage: {_reason(exc)}") from exc
         except db_errors() as exc:  # asyncpg's own (a refused password, a missing database)
             raise click.ClickException(f"database: {_reason(exc)}") from exc

@@ -283,8 +283,7 @@ class Database:
             # checkout, more than an API read itself. A connection that died with the server fails
             # one statement (StorageError: 503 with Retry-After) and the pool drops it.
             kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size)
-            if url.startswith("postgresql+asyncpg"):
-                kwargs["connect_args"] = {"server_settings": _PG_SETTINGS}
+            kwargs["connect_args"] = {"server_settings": _PG_SETTINGS}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._pg_reads = (
             None if self.is_sqlite else _PgReads(self.engine, read_connections, _PG_SETTINGS)
