@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from inboxsync.store import changes, folders, grants, messages
 from inboxsync.store.db import Database
@@ -164,3 +165,28 @@ async def test_uidvalidity_remap_keeps_messages(database: Database) -> None:
     async with database.session() as s:
         placements = await messages.folder_placements(s, inbox)
     assert {uid: v[0] for uid, v in placements.items()} == {101: r.created[0], 102: r.created[1]}
+
+
+async def test_postgresql_rows_hold_no_heads_or_bodies(pg_database: Database) -> None:
+    """Page statements read a message's flags, folders and metadata, never its head or body
+    (migration 0011): on PostgreSQL those leave the row, which stays narrow."""
+    import random
+
+    gid, inbox, _ = await setup(pg_database)
+    noise = random.Random(7)
+    batch = []
+    for n in range(24):  # bodies that compress badly: ~6 KB of head and body a message
+        body = "".join(noise.choice("abcdefghijklmnopqrstuvwxyz0123456789 ") for _ in range(3000))
+        batch.append((replace(msg(n), body=body, snippet=body[:200]), Placement(n + 1, ())))
+    async with pg_database.transaction() as s:
+        await messages.ingest(s, gid, inbox, batch)
+    async with pg_database.read_session() as s:
+        pages = await s.scalar(
+            select(func.count(func.distinct(text("(ctid::text::point)[0]"))))
+            .select_from(Message)
+            .where(Message.grant_id == gid)
+        )
+        heads = await s.scalar(select(func.min(func.length(Message.json_head))))
+    assert heads is not None and heads > 3000
+    # Inline, 24 such rows fill 24 / 2 = 12 heap pages or more; out of the row, one or two.
+    assert pages is not None and pages <= 2, pages
