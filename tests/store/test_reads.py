@@ -36,6 +36,16 @@ async def test_sqlite_reads_are_read_only(sqlite_database: Database) -> None:
         conn.exec_driver_sql("DELETE FROM api_keys")
 
 
+async def test_sqlite_reads_map_the_file(sqlite_database: Database) -> None:
+    """The inline reads take pages from a memory map of the file (no read() per page)."""
+    await sqlite_database.read(select(ApiKey.id))
+    reads = sqlite_database._sqlite_reads
+    assert reads is not None
+    with reads.engine.connect() as conn:
+        mapped = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
+    assert mapped is not None and mapped >= 1 << 30
+
+
 async def test_a_busy_sqlite_file_is_read_again_through_the_async_engine(
     sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
