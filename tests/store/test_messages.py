@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
+import pytest
 from sqlalchemy import func, select, text
 
 from inboxsync.store import changes, folders, grants, messages
@@ -167,6 +168,7 @@ async def test_uidvalidity_remap_keeps_messages(database: Database) -> None:
     assert {uid: v[0] for uid, v in placements.items()} == {101: r.created[0], 102: r.created[1]}
 
 
+@pytest.mark.postgres
 async def test_postgresql_rows_hold_no_heads_or_bodies(pg_database: Database) -> None:
     """Page statements read a message's flags, folders and metadata, never its head or body
     (migration 0011): on PostgreSQL those leave the row, which stays narrow."""
