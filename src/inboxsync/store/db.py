@@ -49,7 +49,6 @@ def dumps(value: Any) -> str:
 
 
 INLINE_BUSY_MS = 20
-SQLITE_READ_MMAP_BYTES = 1 << 40
 # Every query here reads or writes a page of rows: starting parallel workers costs more (~5 ms)
 # than it saves, and takes cores the other connections need. A text search's date window is a
 # bitmap of up to 150,000 rows: at the default 4 MB it turns lossy past ~50,000 and rechecks every
@@ -62,16 +61,19 @@ _PG_SETTINGS = {"max_parallel_workers_per_gather": "0", "work_mem": "16MB"}
 _PG_READ_SETTINGS = {**_PG_SETTINGS, "plan_cache_mode": "force_generic_plan"}
 
 
+# The inline reads take pages from a memory map of the file, not copied in by a read() each into
+# the 64 MB cache: a list page of 51 messages anywhere in a 1.5 GB file 364 -> 205 us
+# (docs/adr/0015). SQLite caps it at its own maximum (2 GB as Debian builds it); the rest of a
+# bigger file is read as before.
+_SQLITE_READ_MMAP_BYTES = 1 << 40
+
+
 def _inline_pragmas(dbapi_connection: Any, _record: Any) -> None:
     _sqlite_pragmas(dbapi_connection, _record)
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={INLINE_BUSY_MS}")
     cursor.execute("PRAGMA query_only=ON")
-    # Pages read through a memory map of the file, not copied in by a read() each into the 64 MB
-    # cache: a list page of 51 messages anywhere in a 1.5 GB file 364 -> 205 us (docs/adr/0015).
-    # SQLite caps it at its own maximum (2 GB as Debian builds it); the rest of a bigger file is
-    # read as before.
-    cursor.execute(f"PRAGMA mmap_size={SQLITE_READ_MMAP_BYTES}")
+    cursor.execute(f"PRAGMA mmap_size={_SQLITE_READ_MMAP_BYTES}")
     cursor.close()
 
 
